@@ -1,0 +1,14 @@
+"""videozoo: spatiotemporal ConvNets for video classification.
+
+>>> import videozoo
+>>> model = videozoo.create_model("r2plus1d_18", num_classes=101)
+>>> videozoo.model_card("r2plus1d_18").gmacs   # at its default 16×112×112 clip
+"""
+
+from .api import create_model
+from .engine.checkpoint import load_model, save_model
+from .engine.predictor import Predictor
+from .models import list_models, model_card
+
+__version__ = "0.1.0"
+__all__ = ["Predictor", "create_model", "list_models", "load_model", "model_card", "save_model"]

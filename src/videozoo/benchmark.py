@@ -1,0 +1,157 @@
+"""Inference speed of a zoo model, side by side with torchvision's implementation of the same network.
+
+Everything is timed in one process on the same input: torchvision fp32 eager
+(the reference), torchvision channels-last-3d + bf16 autocast (the best plain
+PyTorch gets), our model eager, and our :class:`~videozoo.engine.predictor.Predictor`
+in fp32 and at ``precision="auto"``. Each row gives clips/s, the ratio to the
+reference and the achieved GFLOP/s (2 FLOPs per multiply-add). The numerical
+cost of the fast path is stated too: top-1 agreement and relative error of
+its logits against fp32.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .convert import TORCHVISION, convert_state_dict
+from .engine.predictor import Predictor, autocast_dtype, default_device, resolve_precision
+from .models.cards import count_macs
+from .models.layers import randomize_batch_norm
+from .models.registry import create_model, get_entry
+
+
+@dataclass
+class Timing:
+    label: str
+    seconds: float  # median per batch
+    batch: int
+    gmacs_per_clip: float
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.batch / self.seconds
+
+    @property
+    def gflops_per_s(self) -> float:
+        return 2 * self.gmacs_per_clip * self.clips_per_s
+
+
+def time_call(fn: Callable[[], object], iters: int, warmup: int, device: torch.device) -> float:
+    """Median seconds per call."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def torchvision_twin(name: str) -> tuple[nn.Module, dict, str] | None:
+    """torchvision's network of the same architecture as zoo model ``name``, and the overrides that make ours equal it."""
+    import torchvision.models.video as tvv
+
+    for tv_name, recipe in TORCHVISION.items():
+        if recipe.arch == name:
+            return getattr(tvv, tv_name)(), dict(recipe.overrides), tv_name
+    return None
+
+
+def agreement(fast: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:
+    """(top-1 agreement, relative L2 error) of ``fast`` logits against ``reference``."""
+    top1 = (fast.argmax(1) == reference.argmax(1)).float().mean().item()
+    rel = ((fast - reference).norm() / reference.norm().clamp_min(1e-12)).item()
+    return top1, rel
+
+
+def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = None, iters: int = 5,
+                warmup: int = 2, device: str | None = None, compile: bool = False,
+                log: Callable[[str], None] = print) -> dict:
+    """Time ``name`` against its torchvision twin (when there is one). Returns the measurements as a dict."""
+    dev = torch.device(device) if device else default_device()
+    clip = tuple(clip or get_entry(name).default_clip)
+    torch.manual_seed(0)
+    twin = torchvision_twin(name)
+    if twin is not None:
+        reference, overrides, tv_name = twin
+        randomize_batch_norm(reference, torch.Generator().manual_seed(0))
+        ours = convert_state_dict("torchvision", tv_name, reference.state_dict())
+        reference = reference.eval().to(dev)
+    else:
+        reference, overrides, tv_name = None, {}, None
+        ours = create_model(name)
+        randomize_batch_norm(ours, torch.Generator().manual_seed(0))
+    ours = ours.eval().to(dev)
+    gmacs = count_macs(ours, clip) / 1e9
+    x = torch.randn(batch, 3, *clip, device=dev)
+    fast_precision = resolve_precision("auto", dev)
+    dtype = autocast_dtype(fast_precision)
+    log(f"{name} on {dev}: batch {batch} × 3 × {'×'.join(map(str, clip))}, {gmacs:.2f} GMACs per clip, "
+        f"{torch.get_num_threads()} threads; auto precision = {fast_precision}"
+        + (f"; reference: torchvision {tv_name}" + (f" (ours built with {overrides})" if overrides else "")
+           if tv_name else "; no torchvision twin: reference is our own fp32 eager model"))
+
+    timings: list[Timing] = []
+    outputs: dict[str, torch.Tensor] = {}
+
+    def run(label: str, fn: Callable[[], torch.Tensor]) -> None:
+        with torch.inference_mode():
+            outputs[label] = fn().float()
+            seconds = time_call(fn, iters, warmup, dev)
+        timings.append(Timing(label, seconds, batch, gmacs))
+
+    x_cl = x.contiguous(memory_format=torch.channels_last_3d)
+    if reference is not None:
+        run("torchvision fp32 eager", lambda: reference(x))
+        if dtype is not None:
+            ref_cl = reference.to(memory_format=torch.channels_last_3d)
+
+            def tv_fast() -> torch.Tensor:
+                with torch.autocast(dev.type, dtype=dtype):
+                    return ref_cl(x_cl)
+
+            run(f"torchvision channels-last + {fast_precision} autocast", tv_fast)
+            reference.to(memory_format=torch.contiguous_format)
+    run("videozoo fp32 eager", lambda: ours(x))
+    fp32 = Predictor(ours, "fp32", dev)
+    run("videozoo Predictor fp32", lambda: fp32(x))
+    auto = Predictor(ours, "auto", dev)
+    auto_label = f"videozoo Predictor auto ({fast_precision})"
+    run(auto_label, lambda: auto(x))
+    if compile:
+        compiled = Predictor(ours, "auto", dev, compile=True)
+        compiled(x)  # compile outside the timing
+        run(f"videozoo Predictor auto + compile ({fast_precision})", lambda: compiled(x))
+
+    base = timings[0]
+    log(f"{'path':<48} {'ms/batch':>9} {'clips/s':>8} {'× ref':>6} {'GFLOP/s':>8}")
+    for t in timings:
+        log(f"{t.label:<48} {t.seconds * 1e3:9.1f} {t.clips_per_s:8.2f} {base.seconds / t.seconds:6.2f} "
+            f"{t.gflops_per_s:8.1f}")
+    best_peer = min((t for t in timings if t.label.startswith("torchvision")), key=lambda t: t.seconds, default=None)
+    fp32_ref = outputs[base.label]
+    top1, rel = agreement(outputs[auto_label], fp32_ref)
+    log(f"numerics of {auto_label} vs {base.label}: top-1 agreement {top1:.3f}, relative error {rel:.2e}")
+    auto_t = next(t for t in timings if t.label == auto_label)
+    if best_peer is not None:
+        log(f"Predictor auto vs best torchvision path ({best_peer.label}): "
+            f"{best_peer.seconds / auto_t.seconds:.2f}× {'faster' if auto_t.seconds <= best_peer.seconds else 'SLOWER'}")
+    return {
+        "model": name, "device": str(dev), "batch": batch, "clip": list(clip), "gmacs_per_clip": gmacs,
+        "precision_auto": fast_precision, "threads": torch.get_num_threads(),
+        "timings": [{"label": t.label, "ms_per_batch": t.seconds * 1e3, "clips_per_s": t.clips_per_s,
+                     "ratio_vs_reference": base.seconds / t.seconds, "gflops_per_s": t.gflops_per_s}
+                    for t in timings],
+        "auto_vs_fp32": {"top1_agreement": top1, "relative_error": rel},
+        "auto_vs_best_torchvision": best_peer.seconds / auto_t.seconds if best_peer else None,
+    }

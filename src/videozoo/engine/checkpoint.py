@@ -1,0 +1,154 @@
+"""Self-describing model checkpoints.
+
+A videozoo checkpoint is one ``.safetensors`` file: the state dict, plus
+metadata naming the architecture, its overrides and its class count (and,
+when known, the class names), so :func:`load_model` rebuilds the exact model
+without being told what it is. Writes are atomic: a temporary file in the
+same folder, then a rename, so a killed process never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..models.registry import create_model
+
+FORMAT = "videozoo"
+FORMAT_VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, or does not fit the model."""
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, *, classes: list[str] | None = None,
+               metadata: Mapping[str, str] | None = None, tensors: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write ``model`` (a zoo model) as a self-describing safetensors checkpoint.
+
+    ``classes`` are stored for predict/eval; ``metadata`` adds string entries;
+    ``tensors`` adds non-model tensors under their own names (e.g. ``"optim/..."``).
+    """
+    arch = getattr(model, "arch", None)
+    if arch is None:
+        raise CheckpointError("save_model needs a model built by videozoo.create_model (it has no .arch)")
+    model = getattr(model, "module", model)  # DistributedDataParallel wraps the model
+    state = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    for k, v in (tensors or {}).items():
+        state[k] = v.detach().contiguous().cpu()
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": arch,
+        "num_classes": str(model.num_classes),
+        "overrides": json.dumps(getattr(model, "overrides", {})),
+    }
+    if classes is not None:
+        if len(classes) != model.num_classes:
+            raise CheckpointError(f"{len(classes)} class names for a model with {model.num_classes} outputs")
+        meta["classes"] = json.dumps(list(classes))
+    meta.update(metadata or {})
+    return atomic_write(Path(path), lambda tmp: save_file(state, str(tmp), metadata=meta))
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a videozoo checkpoint, with a one-line error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        hint = " (a PyTorch .pth state dict? convert it: `videozoo convert torchvision NAME IN.pth OUT.safetensors`)"
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {e}{hint}") from None
+    if metadata.get("format") != FORMAT or "architecture" not in metadata:
+        raise CheckpointError(f"{path} is a safetensors file but not a videozoo checkpoint (no architecture in "
+                              "its metadata); import foreign weights with `videozoo convert`")
+    return tensors, metadata
+
+
+def model_state(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+
+
+def checkpoint_classes(metadata: Mapping[str, str]) -> list[str] | None:
+    return json.loads(metadata["classes"]) if "classes" in metadata else None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
+    """Rebuild the exact model stored in a videozoo checkpoint (architecture, overrides, weights).
+
+    The class names, when the checkpoint has them, are on ``model.classes``.
+    """
+    tensors, metadata = read_checkpoint(path)
+    overrides = json.loads(metadata.get("overrides", "{}"))
+    model = create_model(metadata["architecture"], int(metadata["num_classes"]), **overrides)
+    load_state_checked(model, model_state(tensors), source=str(path), source_arch=metadata["architecture"])
+    model.classes = checkpoint_classes(metadata)
+    return model.to(device) if device is not None else model
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a videozoo checkpoint into an existing model, refusing one of another architecture."""
+    tensors, metadata = read_checkpoint(path)
+    load_state_checked(model, model_state(tensors), source=str(path), source_arch=metadata.get("architecture"))
+    return model
+
+
+def state_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor], limit: int = 4) -> str:
+    """Describe how ``state`` fails to fit ``model`` ('' when it fits exactly)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+
+    def listing(keys: list[str]) -> str:
+        more = f", … {len(keys) - limit} more" if len(keys) > limit else ""
+        return ", ".join(keys[:limit]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({listing(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({listing(unexpected)})")
+    if shapes:
+        parts.append(f"{len(shapes)} of another shape, checkpoint vs model ({listing(shapes)})")
+    return "; ".join(parts)
+
+
+def load_state_checked(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "state dict",
+                       source_arch: str | None = None) -> None:
+    """``load_state_dict`` that refuses any mismatch with one line naming the keys."""
+    problem = state_mismatch(model, state)
+    if problem:
+        arch = getattr(model, "arch", type(model).__name__)
+        what = f"{source} (a {source_arch} checkpoint)" if source_arch and source_arch != arch else source
+        raise CheckpointError(f"{what} does not fit {arch}: {problem}")
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,119 @@
+"""The default inference path: every CLI verb that runs a model goes through :class:`Predictor`.
+
+What it does to a model, and why:
+
+- ``eval()`` and ``torch.inference_mode``: no autograd bookkeeping.
+- BatchNorm folded into the preceding convolution
+  (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`): one memory pass less per conv.
+- channels-last-3d memory format: the layout oneDNN (CPU) and cuDNN (GPU) run fastest.
+- bf16 autocast where the hardware has bf16 units (AMX / AVX-512 BF16 CPUs,
+  Ampere+ GPUs); fp32 elsewhere. Logits come back as float32 either way.
+
+The model you pass in is left untouched: the predictor works on a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..models.layers import ConvNormAct
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 matrix units (AMX-BF16 or AVX-512 BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' → 'bf16' where the device computes it natively, else 'fp32'."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise ValueError("fp16 autocast is for CUDA; on a CPU use bf16 or fp32")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
+@torch.no_grad()
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """Fold every conv → BN pair of the zoo's :class:`ConvNormAct` units (eval mode only)."""
+    for unit in model.modules():
+        if isinstance(unit, ConvNormAct) and isinstance(unit.bn, nn.modules.batchnorm._BatchNorm):
+            unit.conv = fuse_conv_bn_eval(unit.conv, unit.bn)
+            unit.bn = nn.Identity()
+    return model
+
+
+class Predictor:
+    """A fast, inference-only callable: ``(B, C, T, H, W)`` float clips → float32 logits ``(B, num_classes)``.
+
+    Args:
+        model: any zoo model (left untouched; the predictor holds a prepared copy).
+        precision: ``"auto"`` (bf16 where native, else fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA).
+        device: where to run; CUDA when present, else the CPU.
+        channels_last: use the channels-last-3d layout.
+        fold_bn: fold BatchNorm into the convolutions.
+        compile: ``torch.compile`` the model (inductor fuses conv + ReLU; about 1.4× faster on
+            a CPU once compiled, but compiling takes tens of seconds: worth it for long runs only).
+    """
+
+    def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
+                 channels_last: bool = True, fold_bn: bool = True, compile: bool = False) -> None:
+        self.device = torch.device(device) if device is not None else default_device()
+        self.precision = resolve_precision(precision, self.device)
+        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        model = copy.deepcopy(model).eval()
+        if fold_bn:
+            fold_batch_norm(model)
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.classes = getattr(model, "classes", None)
+        self._forward = torch.compile(self.model) if compile else self.model
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return autocast_dtype(self.precision)
+
+    def __call__(self, clips: Tensor) -> Tensor:
+        return self.run(self._forward, clips)
+
+    def features(self, clips: Tensor) -> Tensor:
+        """Pooled embeddings ``(B, D)`` as float32, on the same fast path."""
+        return self.run(self.model.forward_features, clips)
+
+    @torch.inference_mode()
+    def run(self, fn, clips: Tensor) -> Tensor:
+        x = clips.to(self.device, non_blocking=True)
+        if x.ndim == 5:
+            x = x.contiguous(memory_format=self.memory_format)
+        dtype = self.dtype
+        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            out = fn(x)
+        return out.float()
+
+    def __repr__(self) -> str:
+        return (f"Predictor({getattr(self.model, 'arch', type(self.model).__name__)}, device={self.device}, "
+                f"precision={self.precision}, memory_format={self.memory_format})")

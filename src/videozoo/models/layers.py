@@ -1,0 +1,256 @@
+"""Building blocks shared by every skeleton.
+
+The one idea of the zoo lives here: :func:`spatiotemporal_conv` turns a conv
+*kind* into a module, so a network says "this stage is (2+1)D" and the
+skeleton never cares how that is built.
+
+Every unit returned here is conv → BatchNorm (→ ReLU): it takes
+``(B, C_in, T, H, W)`` and returns ``(B, C_out, T', H', W')`` already
+normalised, so blocks compose units without knowing what is inside.
+
+Kinds (``t`` the temporal kernel, ``k`` the spatial one):
+
+=========  ==============================================================
+``3d``     one t×k×k convolution (C3D, R3D)
+``2d``     one 1×k×k convolution: no temporal extent (R2D, MCx upper stages)
+``2+1d``   1×k×k to M channels, BN, ReLU, then t×1×1 (R(2+1)D); M from the
+           paper's parameter-matching formula unless given
+``sep``    1×k×k then t×1×1 with M = C_out (S3D's separable conv)
+``ir``     t×k×k depthwise (interaction-reduced CSN)
+``ip``     1×1×1 then t×k×k depthwise (interaction-preserved CSN)
+``p3d-a``  S then T in series: T(S(x))            (P3D-A)
+``p3d-b``  S and T in parallel: S(x) + T(x)       (P3D-B)
+``p3d-c``  S, then T on top as a residual: S(x) + T(S(x))  (P3D-C)
+``1x1``    pointwise 1×1×1
+=========  ==============================================================
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from torch import Tensor, nn
+
+Triple = tuple[int, int, int]
+NormLayer = Callable[[int], nn.Module]
+
+CONV_KINDS = ("3d", "2d", "2+1d", "sep", "ir", "ip", "p3d-a", "p3d-b", "p3d-c", "1x1")
+# Kinds whose kernel reaches across frames; a stage of one of these may stride in time.
+TEMPORAL_KINDS = frozenset({"3d", "2+1d", "sep", "ir", "ip", "p3d-a", "p3d-b", "p3d-c"})
+
+
+def batch_norm(eps: float = 1e-5, momentum: float = 0.1) -> NormLayer:
+    """A BatchNorm3d factory with the given eps and (PyTorch-convention) momentum."""
+    return partial(nn.BatchNorm3d, eps=eps, momentum=momentum)
+
+
+def as_triple(value: int | tuple[int, ...]) -> Triple:
+    if isinstance(value, int):
+        return (value, value, value)
+    if len(value) != 3:
+        raise ValueError(f"expected an int or 3 values (t, h, w), got {value!r}")
+    return tuple(value)  # type: ignore[return-value]
+
+
+def same_padding(kernel: Triple) -> Triple:
+    return tuple(k // 2 for k in kernel)  # type: ignore[return-value]
+
+
+class ConvNormAct(nn.Module):
+    """Conv3d (no bias) → BatchNorm3d → optional ReLU.
+
+    ``(B, C_in, T, H, W)`` → ``(B, C_out, T', H', W')``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int | Triple,
+        stride: int | Triple = 1,
+        padding: int | Triple | None = None,
+        groups: int = 1,
+        norm: NormLayer = nn.BatchNorm3d,
+        act: bool = True,
+    ) -> None:
+        super().__init__()
+        kernel = as_triple(kernel)
+        padding = same_padding(kernel) if padding is None else as_triple(padding)
+        self.conv = nn.Conv3d(
+            in_channels, out_channels, kernel, as_triple(stride), padding, groups=groups, bias=False
+        )
+        self.bn = norm(out_channels)
+        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class ParallelSum(nn.Module):
+    """P3D-B: two units on the same input, outputs added. ``S(x) + T(x)``."""
+
+    def __init__(self, spatial: nn.Module, temporal: nn.Module) -> None:
+        super().__init__()
+        self.spatial = spatial
+        self.temporal = temporal
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.spatial(x) + self.temporal(x)
+
+
+class ResidualTemporal(nn.Module):
+    """P3D-C: the temporal unit sits on top of the spatial one as a residual. ``S(x) + T(S(x))``."""
+
+    def __init__(self, spatial: nn.Module, temporal: nn.Module) -> None:
+        super().__init__()
+        self.spatial = spatial
+        self.temporal = temporal
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.spatial(x)
+        return s + self.temporal(s)
+
+
+def r2plus1d_mid_channels(in_channels: int, out_channels: int, t: int = 3, k: int = 3) -> int:
+    """M = ⌊t·k²·N_in·N_out / (k²·N_in + t·N_out)⌋: the (2+1)D width with the parameters of t×k×k."""
+    return (t * k * k * in_channels * out_channels) // (k * k * in_channels + t * out_channels)
+
+
+def spatiotemporal_conv(
+    kind: str,
+    in_channels: int,
+    out_channels: int,
+    *,
+    stride: tuple[int, int] = (1, 1),
+    kernel: tuple[int, int] = (3, 3),
+    mid_channels: int | None = None,
+    norm: NormLayer = nn.BatchNorm3d,
+    act: bool = True,
+    padding: tuple[int, int] | None = None,
+) -> nn.Module:
+    """Build one normalised spatiotemporal conv unit of the given kind.
+
+    Args:
+        kind: one of :data:`CONV_KINDS`.
+        stride: ``(temporal, spatial)`` stride.
+        kernel: ``(t, k)``: temporal and spatial kernel size.
+        mid_channels: the (2+1)D intermediate width; the paper's formula when None.
+        act: end with ReLU (False for the last unit of a residual branch).
+        padding: ``(temporal, spatial)``; "same" (kernel // 2) when None.
+
+    Returns a module mapping ``(B, in_channels, T, H, W)`` to
+    ``(B, out_channels, T/st, H/ss, W/ss)``.
+    """
+    (st, ss), (t, k) = stride, kernel
+    pt, ps = (t // 2, k // 2) if padding is None else padding
+    unit = partial(ConvNormAct, norm=norm)
+    if kind not in CONV_KINDS:
+        raise ValueError(f"unknown conv kind {kind!r}; expected one of {', '.join(CONV_KINDS)}")
+    if kind == "3d":
+        return unit(in_channels, out_channels, (t, k, k), (st, ss, ss), (pt, ps, ps), act=act)
+    if kind == "2d":
+        return unit(in_channels, out_channels, (1, k, k), (st, ss, ss), (0, ps, ps), act=act)
+    if kind == "1x1":
+        return unit(in_channels, out_channels, 1, (st, ss, ss), 0, act=act)
+    if kind == "ir":
+        if in_channels != out_channels:
+            raise ValueError(f"an ir (depthwise) conv keeps its width: got {in_channels} → {out_channels}")
+        return unit(in_channels, out_channels, (t, k, k), (st, ss, ss), (pt, ps, ps), groups=in_channels, act=act)
+    if kind == "ip":
+        return nn.Sequential(OrderedDict(
+            pointwise=unit(in_channels, out_channels, 1, act=False),
+            depthwise=unit(out_channels, out_channels, (t, k, k), (st, ss, ss), (pt, ps, ps),
+                           groups=out_channels, act=act),
+        ))
+    if kind in ("2+1d", "sep", "p3d-a"):
+        if mid_channels is None:
+            mid_channels = r2plus1d_mid_channels(in_channels, out_channels, t, k) if kind == "2+1d" else out_channels
+        return nn.Sequential(OrderedDict(
+            spatial=unit(in_channels, mid_channels, (1, k, k), (1, ss, ss), (0, ps, ps), act=True),
+            temporal=unit(mid_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0), act=act),
+        ))
+    # p3d-b and p3d-c: both branches end activated, so the sum is post-activation as in P3D.
+    if not act:
+        raise ValueError(f"{kind} ends in a sum of activated branches; it cannot be the last unit of a block")
+    spatial = unit(in_channels, out_channels, (1, k, k), (1, ss, ss), (0, ps, ps))
+    if kind == "p3d-b":
+        temporal = unit(in_channels, out_channels, (t, 1, 1), (st, ss, ss), (pt, 0, 0))
+        return ParallelSum(spatial, temporal)
+    temporal = unit(out_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0))
+    return ResidualTemporal(spatial, temporal)
+
+
+class ClassifierHead(nn.Module):
+    """Global average pool → dropout → linear.
+
+    ``pool(x)``: ``(B, C, T, H, W)`` → ``(B, C)``; ``forward(features)``: ``(B, C)`` → ``(B, num_classes)``.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(in_features, num_classes)
+        init_linear(self.fc)
+
+    @staticmethod
+    def pool(x: Tensor) -> Tensor:
+        return x.mean(dim=(2, 3, 4))
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.fc(self.dropout(features))
+
+    def reset(self, num_classes: int) -> None:
+        device, dtype = self.fc.weight.device, self.fc.weight.dtype
+        self.fc = nn.Linear(self.in_features, num_classes, device=device, dtype=dtype)
+        init_linear(self.fc)
+
+
+def init_linear(fc: nn.Linear) -> None:
+    nn.init.normal_(fc.weight, 0, 0.01)
+    nn.init.zeros_(fc.bias)
+
+
+def init_conv_weights(model: nn.Module) -> None:
+    """He init for convs (fan-out, as torchvision and VMZ), BN to identity."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(model: nn.Module, *, batch_norm: bool = True) -> int:
+    """Learnable parameters; with ``batch_norm=False`` BN's scale and shift are left out (the papers' rule)."""
+    total = sum(p.numel() for p in model.parameters())
+    if batch_norm:
+        return total
+    bn = sum(
+        p.numel()
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for p in m.parameters(recurse=False)
+    )
+    return total - bn
+
+
+@torch.no_grad()
+def randomize_batch_norm(model: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Give every BN random affine parameters and running statistics.
+
+    Fresh BN layers are the identity in eval mode, which would hide a converter
+    that puts BN tensors in the wrong place; tests and benchmarks call this first.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+            m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+            m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
