@@ -6,16 +6,22 @@ import torch
 import videozoo
 from videozoo.models import get_entry, list_models
 
+TINY = {"c3d": {"fc_width": 64}}  # C3D's fc layers are 4096 wide whatever its conv widths
 
-def tiny_clip(name: str, batch: int = 2) -> torch.Tensor:
-    model_min_t = videozoo.create_model(name, base_width=4).min_size[0]
-    return torch.randn(batch, 3, max(4, model_min_t), 32, 32)
+
+def tiny(name: str, batch: int = 2, **kwargs):
+    """The model at reduced width and the smallest clip its strides and head accept (at least 4×32×32)."""
+    model = videozoo.create_model(name, base_width=8, **TINY.get(get_entry(name).family, {}), **kwargs)
+    if hasattr(model, "pool5_size"):  # C3D: fully connected layers over a fixed map
+        t, h, w = model.spec.clip
+    else:
+        t, h, w = (max(n, 4 if i == 0 else 32) for i, n in enumerate(model.min_size))
+    return model, torch.randn(batch, 3, t, h, w)
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_forward_backward(name):
-    model = videozoo.create_model(name, num_classes=7, base_width=8)
-    x = tiny_clip(name)
+    model, x = tiny(name, num_classes=7)
     logits = model(x)
     assert logits.shape == (2, 7)
     logits.sum().backward()

@@ -58,7 +58,8 @@ def time_call(fn: Callable[[], object], iters: int, warmup: int, device: torch.d
 
 
 def torchvision_twin(name: str) -> tuple[nn.Module, dict, str] | None:
-    """torchvision's network of the same architecture as zoo model ``name``, and the overrides that make ours equal it."""
+    """torchvision's network of the same architecture as zoo model ``name``, the overrides that make ours
+    equal it, and torchvision's name for it."""
     import torchvision.models.video as tvv
 
     for tv_name, recipe in TORCHVISION.items():
@@ -145,7 +146,8 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
     auto_t = next(t for t in timings if t.label == auto_label)
     if best_peer is not None:
         log(f"Predictor auto vs best torchvision path ({best_peer.label}): "
-            f"{best_peer.seconds / auto_t.seconds:.2f}× {'faster' if auto_t.seconds <= best_peer.seconds else 'SLOWER'}")
+            f"{best_peer.seconds / auto_t.seconds:.2f}× "
+            f"{'faster' if auto_t.seconds <= best_peer.seconds else 'SLOWER'}")
     return {
         "model": name, "device": str(dev), "batch": batch, "clip": list(clip), "gmacs_per_clip": gmacs,
         "precision_auto": fast_precision, "threads": torch.get_num_threads(),

@@ -38,10 +38,11 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from .models import list_models, model_card
+    from .models import model_card
     from .models.cards import format_table, zoo_rows
+    from .models.registry import zoo_order
 
-    names = list_models(args.family)
+    names = zoo_order(args.family)
     if args.json:
         print(json.dumps([model_card(n).as_dict() for n in names], indent=2))
     else:

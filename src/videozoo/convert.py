@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from .engine.checkpoint import CheckpointError, load_state_checked, save_model
+from .models.inception import ENDPOINTS
 from .models.registry import create_model
 
-Rules = list[tuple[str, str]]  # (regex on the source key, replacement)
+# (regex on the source key, replacement): within one list the first matching rule renames a key.
+Rules = list[tuple[str, str | Callable[[re.Match], str]]]
 
 _TV_RESNET_BLOCKS: Rules = [
     (r"^layer(\d)\.(\d+)\.downsample\.0\.", r"layer\1.\2.shortcut.conv."),
@@ -45,33 +47,70 @@ _TV_R2PLUS1D_CONVS: Rules = [
 ]
 
 
+_TV_S3D: list[Rules] = [
+    # torchvision numbers the trunk; ours names its endpoints as TF's s3dg.py does.
+    [(r"^features\.(\d+)\.", lambda m: f"features.{ENDPOINTS[int(m.group(1))]}.")],
+    [
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.0\.0\.", r"\1.spatial.conv."),
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.0\.1\.", r"\1.spatial.bn."),
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.1\.0\.", r"\1.temporal.conv."),
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.1\.1\.", r"\1.temporal.bn."),
+        (r"^(features\.Conv2d_2b)\.0\.", r"\1.conv."),
+        (r"^(features\.Conv2d_2b)\.1\.", r"\1.bn."),
+        (r"\.branch0\.0\.", ".branch0.proj.conv."),
+        (r"\.branch0\.1\.", ".branch0.proj.bn."),
+        (r"\.branch([12])\.0\.0\.", r".branch\1.reduce.conv."),
+        (r"\.branch([12])\.0\.1\.", r".branch\1.reduce.bn."),
+        (r"\.branch([12])\.1\.0\.0\.", r".branch\1.conv.spatial.conv."),
+        (r"\.branch([12])\.1\.0\.1\.", r".branch\1.conv.spatial.bn."),
+        (r"\.branch([12])\.1\.1\.0\.", r".branch\1.conv.temporal.conv."),
+        (r"\.branch([12])\.1\.1\.1\.", r".branch\1.conv.temporal.bn."),
+        (r"\.branch3\.1\.0\.", ".branch3.proj.conv."),
+        (r"\.branch3\.1\.1\.", ".branch3.proj.bn."),
+        # Its classifier is a 1×1×1 conv after the 2×7×7 average; ours is the same map as a Linear.
+        (r"^classifier\.1\.", "head.fc."),
+    ],
+]
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """How one foreign network maps onto a zoo model."""
+    """How one foreign network maps onto a zoo model.
+
+    ``passes`` are applied in turn; ``flatten`` names tensors (1×1×1 conv
+    classifiers) to reshape to the model's Linear weight.
+    """
 
     arch: str
-    rules: Rules
+    passes: list[Rules]
     overrides: dict = field(default_factory=dict)
+    classifier: str = "fc.weight"
+    flatten: tuple[str, ...] = ()
 
 
 TORCHVISION: dict[str, Recipe] = {
-    "r3d_18": Recipe("r3d_18", _TV_SIMPLE_CONVS + _TV_RESNET_BLOCKS),
-    "mc3_18": Recipe("mc3_18", _TV_SIMPLE_CONVS + _TV_RESNET_BLOCKS),
+    "r3d_18": Recipe("r3d_18", [_TV_SIMPLE_CONVS + _TV_RESNET_BLOCKS]),
+    "mc3_18": Recipe("mc3_18", [_TV_SIMPLE_CONVS + _TV_RESNET_BLOCKS]),
     # torchvision computes the (2+1)D width once per block, not per conv as the paper does.
-    "r2plus1d_18": Recipe("r2plus1d_18", _TV_R2PLUS1D_CONVS + _TV_RESNET_BLOCKS, {"mid_channels": "per_block"}),
+    "r2plus1d_18": Recipe("r2plus1d_18", [_TV_R2PLUS1D_CONVS + _TV_RESNET_BLOCKS], {"mid_channels": "per_block"}),
+    "s3d": Recipe("s3d", _TV_S3D, classifier="classifier.1.weight", flatten=("head.fc.weight",)),
 }
 SOURCES: dict[str, dict[str, Recipe]] = {"torchvision": TORCHVISION}
 
 
-def rename_keys(state: Mapping[str, torch.Tensor], rules: Rules) -> dict[str, torch.Tensor]:
-    compiled = [(re.compile(p), r) for p, r in rules]
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in compiled:
-            key, n = pattern.subn(replacement, key)
-            if n:
-                break
-        out[key] = value
+def rename_keys(state: Mapping[str, torch.Tensor], passes: list[Rules]) -> dict[str, torch.Tensor]:
+    """Rename every key through each pass in turn; within a pass the first matching rule applies."""
+    out = dict(state)
+    for rules in passes:
+        compiled = [(re.compile(p), r) for p, r in rules]
+        renamed = {}
+        for key, value in out.items():
+            for pattern, replacement in compiled:
+                key, n = pattern.subn(replacement, key)
+                if n:
+                    break
+            renamed[key] = value
+        out = renamed
     return out
 
 
@@ -98,23 +137,31 @@ def convert_state_dict(source: str, name: str, state: Mapping[str, torch.Tensor]
     """A zoo model carrying the weights of ``source``'s network ``name`` (e.g. torchvision ``r2plus1d_18``)."""
     recipe = recipe_for(source, name)
     state = unwrap_state_dict(state)
-    fc = state.get("fc.weight")
+    fc = state.get(recipe.classifier)
     num_classes = fc.shape[0] if fc is not None else 400
     model = create_model(recipe.arch, num_classes, **recipe.overrides)
-    load_state_checked(model, rename_keys(state, recipe.rules), source=f"{source} {name} state dict")
+    renamed = rename_keys(state, recipe.passes)
+    own = model.state_dict()
+    for key in recipe.flatten:
+        if key in renamed and key in own and renamed[key].numel() == own[key].numel():
+            renamed[key] = renamed[key].reshape(own[key].shape)
+    load_state_checked(model, renamed, source=f"{source} {name} state dict")
     return model
 
 
 def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.PathLike,
                  load: Callable = torch.load) -> nn.Module:
     """Read a foreign ``.pth`` state dict, convert it, write a videozoo checkpoint. Returns the model."""
+    recipe_for(source, name)  # an unsupported network fails before any reading
     src = Path(src)
     if not src.is_file():
         raise CheckpointError(f"weights file not found: {src}")
     try:
         state = load(src, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many kinds for a bad file
-        raise CheckpointError(f"{src} is not a readable PyTorch state dict: {type(e).__name__}: {e}") from None
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(
+            f"{src} is not a readable PyTorch state dict ({type(e).__name__}: {first_line})") from None
     model = convert_state_dict(source, name, state)
     save_model(model, dst, metadata={"converted_from": f"{source}:{name}"})
     return model

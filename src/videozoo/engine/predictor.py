@@ -91,7 +91,19 @@ class Predictor:
             fold_batch_norm(model)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.classes = getattr(model, "classes", None)
-        self._forward = torch.compile(self.model) if compile else self.model
+        self._forward = self.model
+        if compile:
+            # Freezing lets inductor treat weights as constants and fuse conv + ReLU in oneDNN; it must be
+            # on while the first call compiles (torch.compile's options= does not switch it on).
+            from torch._inductor import config as inductor_config
+
+            compiled = torch.compile(self.model)
+
+            def frozen(x: Tensor) -> Tensor:
+                with inductor_config.patch(freezing=True):
+                    return compiled(x)
+
+            self._forward = frozen
 
     @property
     def dtype(self) -> torch.dtype | None:

@@ -97,18 +97,21 @@ def model_card(name: str, num_classes: int = 400, clip: Triple | None = None, **
     )
 
 
-ZOO_COLUMNS = ("model", "params (M)", "GMACs", "clip T×H×W", "paper")
+ZOO_COLUMNS = ("model", "params (M)", "GMACs", "clip T×H×W", "GMACs vs baseline", "paper")
 
 
 def zoo_rows(names: list[str] | None = None) -> list[tuple[str, ...]]:
-    """One row per model: name, params in millions (with BN), GMACs at the default clip, clip, paper."""
-    from .registry import list_models
+    """One row per model: name, params in millions (with BN), GMACs at the default clip, clip, cost
+    relative to the network its paper compares it with (each at its default clip), paper."""
+    from .registry import zoo_order
 
     rows = []
-    for name in names or list_models():
+    for name in names or zoo_order():
         card = model_card(name)
+        baseline = get_entry(name).baseline
+        relative = f"{card.gmacs / model_card(baseline).gmacs:.2f}× {baseline}" if baseline else ""
         rows.append((name, f"{card.params / 1e6:.2f}", f"{card.gmacs:.2f}", "×".join(map(str, card.clip)),
-                     card.paper_short))
+                     relative, card.paper_short))
     return rows
 
 

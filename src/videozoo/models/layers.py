@@ -60,9 +60,10 @@ def same_padding(kernel: Triple) -> Triple:
 
 
 class ConvNormAct(nn.Module):
-    """Conv3d (no bias) → BatchNorm3d → optional ReLU.
+    """Conv3d → BatchNorm3d → optional ReLU.
 
-    ``(B, C_in, T, H, W)`` → ``(B, C_out, T', H', W')``.
+    ``(B, C_in, T, H, W)`` → ``(B, C_out, T', H', W')``. ``norm=None`` drops the BN
+    (C3D); the conv has a bias when there is no BN, unless ``bias`` says otherwise.
     """
 
     def __init__(
@@ -73,16 +74,18 @@ class ConvNormAct(nn.Module):
         stride: int | Triple = 1,
         padding: int | Triple | None = None,
         groups: int = 1,
-        norm: NormLayer = nn.BatchNorm3d,
+        norm: NormLayer | None = nn.BatchNorm3d,
         act: bool = True,
+        bias: bool | None = None,
     ) -> None:
         super().__init__()
         kernel = as_triple(kernel)
         padding = same_padding(kernel) if padding is None else as_triple(padding)
         self.conv = nn.Conv3d(
-            in_channels, out_channels, kernel, as_triple(stride), padding, groups=groups, bias=False
+            in_channels, out_channels, kernel, as_triple(stride), padding, groups=groups,
+            bias=norm is None if bias is None else bias,
         )
-        self.bn = norm(out_channels)
+        self.bn = norm(out_channels) if norm is not None else nn.Identity()
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:

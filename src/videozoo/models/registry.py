@@ -89,6 +89,7 @@ class ModelEntry:
     paper: str
     summary: str
     reported: tuple[Reported, ...] = ()
+    baseline: str | None = None  # the network its paper compares it with (cost ratio in the zoo table)
 
     def override_names(self) -> list[str]:
         return [f.name for f in fields(self.spec)] if is_dataclass(self.spec) else []
@@ -140,6 +141,12 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+def zoo_order(family: str | None = None) -> list[str]:
+    """Model names in table order: grouped by paper, shallow before deep."""
+    _load_zoo()
+    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+
+
 def list_models(family: str | None = None) -> list[str]:
     """Sorted names of every registered model (optionally of one family)."""
     _load_zoo()
@@ -162,4 +169,5 @@ def create_model(name: str, num_classes: int = 400, **overrides) -> nn.Module:
 
 def _load_zoo() -> None:
     # Importing the tables registers their rows.
-    from . import zoo_residual  # noqa: F401
+    from . import zoo_residual  # noqa: F401, I001  (table order: residual rows first)
+    from . import zoo_inception  # noqa: F401

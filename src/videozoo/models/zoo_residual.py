@@ -21,7 +21,7 @@ CSN_DEPTHS = {**DEPTHS, 26: (2, 2, 2, 2)}  # CSN-26 is four stages of two bottle
 P3D_DEPTHS = {63: (3, 4, 6, 3), 131: (3, 4, 23, 3), 199: (3, 8, 36, 3)}
 
 CLIP_R21D = (16, 112, 112)
-CLIP_CSN = (8, 224, 224)
+CLIP_CSN = (8, 224, 224)  # the CSN paper's ablation clip; its final 32-frame recipes live in configs/
 CLIP_CSN_FINAL = (32, 224, 224)
 CLIP_P3D = (16, 160, 160)
 
@@ -38,8 +38,9 @@ def build_resnet(spec: ResNetSpec, num_classes: int, name: str) -> VideoResNet:
     return VideoResNet(spec, num_classes, name)
 
 
-def add(name: str, spec: ResNetSpec, clip, paper: str, summary: str, *reported: Reported) -> None:
-    register(ModelEntry(name, "residual", spec, build_resnet, clip, paper, summary, reported))
+def add(name: str, spec: ResNetSpec, clip, paper: str, summary: str, *reported: Reported,
+        baseline: str | None = None) -> None:
+    register(ModelEntry(name, "residual", spec, build_resnet, clip, paper, summary, reported, baseline))
 
 
 def table2(params: float, gmacs8: float, gmacs16: float, **overrides) -> tuple[Reported, ...]:
@@ -59,10 +60,10 @@ basic18 = partial(ResNetSpec, "basic", DEPTHS[18])
 add("r2d_18", basic18(("2d",) * 4, stem_temporal_kernel=16, stem_temporal_padding=0), CLIP_R21D, "r2plus1d",
     "R2D: the stem's L×7×7 conv collapses time at once; all stages 2D. "
     "Its stem is tied to the clip length (override stem_temporal_kernel)",
-    *table2(11.4, 1.9, 2.2, overrides8={"stem_temporal_kernel": 8}))
+    *table2(11.4, 1.9, 2.2, overrides8={"stem_temporal_kernel": 8}), baseline="r3d_18")
 add("f_r2d_18", basic18(("2d",) * 4, stem_kind="2d"), CLIP_R21D, "r2plus1d",
     "f-R2D: 2D ResNet-18 on every frame, temporal pooling at the end",
-    *table2(11.4, 13.8, 27.6))
+    *table2(11.4, 13.8, 27.6), baseline="r3d_18")
 add("r3d_18", basic18(("3d",) * 4), CLIP_R21D, "r2plus1d",
     "R3D-18: 3×3×3 convs throughout",
     Reported("params", 33_371_472, TV, exact=True),
@@ -74,7 +75,7 @@ add("res3d_18", basic18(("3d",) * 4), (8, 112, 112), "res3d",
     Reported("params", 33_416_103, "papers.md B, computed", exact=True, num_classes=487),
     Reported("params", 33_371_472, "papers.md B (= torchvision r3d_18)", exact=True),
     Reported("gmacs", 20.35, "papers.md B, computed", decimals=2, clip=(8, 112, 112)),
-    Reported("gmacs", 20.3, "VMZ model zoo, R3D-18 8 frames", clip=(8, 112, 112)))
+    Reported("gmacs", 20.3, "VMZ model zoo, R3D-18 8 frames", clip=(8, 112, 112)), baseline="c3d")
 
 MC_TABLE2 = {2: (11.4, 14.3, 28.5), 3: (11.7, 21.7, 43.3), 4: (12.7, 20.0, 40.0), 5: (16.8, 20.0, 39.9)}
 RMC_TABLE2 = {2: (33.3, 19.9, 39.8), 3: (33.0, 12.5, 25.0), 4: (32.0, 14.5, 29.1), 5: (27.9, 15.4, 30.8)}
@@ -83,9 +84,13 @@ for x in (2, 3, 4, 5):
     extra = (Reported("params", 11_695_440, TV, exact=True),
              Reported("gmacs", 43.343, TV, decimals=3, clip=(16, 112, 112))) if x == 3 else ()
     add(f"mc{x}_18", basic18(("3d",) * n3d + ("2d",) * (4 - n3d)), CLIP_R21D, "r2plus1d",
-        f"MC{x}: 3D convs up to conv{x - 1}_x, 2D from conv{x}_x", *extra, *table2(*MC_TABLE2[x]))
-    add(f"rmc{x}_18", basic18(("2d",) * n3d + ("3d",) * (4 - n3d), stem_kind="2d"), CLIP_R21D, "r2plus1d",
-        f"rMC{x}: 2D stem and convs below conv{x}_x, 3D from conv{x}_x", *table2(*RMC_TABLE2[x]))
+        f"MC{x}: 3D convs up to conv{x - 1}_x, 2D from conv{x}_x", *extra, *table2(*MC_TABLE2[x]),
+        baseline="r3d_18")
+for x in (2, 3, 4, 5):
+    n2d = x - 2
+    add(f"rmc{x}_18", basic18(("2d",) * n2d + ("3d",) * (4 - n2d), stem_kind="2d"), CLIP_R21D, "r2plus1d",
+        f"rMC{x}: 2D stem and convs below conv{x}_x, 3D from conv{x}_x", *table2(*RMC_TABLE2[x]),
+        baseline="r3d_18")
 
 R21D_PAPER = "R(2+1)D: every t×d×d conv factored into 1×d×d and t×1×1 with matched parameters"
 for depth in (10, 16, 18, 26, 34, 50, 101, 152):
@@ -106,7 +111,8 @@ for depth in (10, 16, 18, 26, 34, 50, 101, 152):
             Reported("gmacs", 152.36, "papers.md C, computed", decimals=2, clip=(32, 112, 112)),
         )
     add(f"r2plus1d_{depth}", ResNetSpec(block, DEPTHS[depth], ("2+1d",) * 4, stem_kind="2+1d"), CLIP_R21D,
-        "r2plus1d", f"{R21D_PAPER} ({block} blocks)", *reported)
+        "r2plus1d", f"{R21D_PAPER} ({block} blocks)", *reported,
+        baseline={18: "r3d_18", 34: "r3d_34"}.get(depth))
 
 # --- CSN paper: ir-CSN, ip-CSN and their R3D baselines (bottlenecks, 224×224, stem max-pool) -------
 
@@ -140,8 +146,8 @@ for depth in (26, 50, 101, 152):
         name = f"r3d_{depth}" if kind == "3d" else f"{kind}_csn_{depth}"
         eps = 1e-5 if kind == "3d" else 1e-3  # VMZ trained CSNs with Caffe2's BN eps
         add(name, ResNetSpec("bottleneck", CSN_DEPTHS[depth], (kind,) * 4, stem_pool=POOL_1x3x3, bn_eps=eps),
-            CLIP_CSN_FINAL if depth == 152 and kind != "3d" else CLIP_CSN, "csn",
-            f"{CSN_SUMMARY[kind]}, {depth} layers", *reported)
+            CLIP_CSN, "csn", f"{CSN_SUMMARY[kind]}, {depth} layers", *reported,
+            baseline=f"r3d_{depth}" if kind != "3d" and depth != 26 else None)
 
 # --- P3D: bottlenecks with pseudo-3D units, 160×160, temporal max-pool between stages --------------
 
