@@ -1,0 +1,44 @@
+"""The CUDA path: run where a GPU is present (CI has none; these run on the lent GPU machine)."""
+
+import pytest
+import torch
+
+import videozoo
+from videozoo.engine.predictor import Predictor
+from videozoo.models.layers import randomize_batch_norm
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("name", ["r2plus1d_18", "ir_csn_50", "s3d_g", "p3d_63"])
+def test_predictor_on_cuda_matches_cpu(name):
+    model = videozoo.create_model(name, num_classes=10)
+    randomize_batch_norm(model, torch.Generator().manual_seed(0))
+    model.eval()
+    clip = {"s3d_g": (16, 224, 224), "p3d_63": (16, 160, 160), "ir_csn_50": (8, 224, 224)}.get(name, (8, 112, 112))
+    x = torch.randn(2, 3, *clip)
+    with torch.no_grad():
+        expected = model(x)
+    got32 = Predictor(model, "fp32", "cuda")(x).cpu()
+    torch.testing.assert_close(got32, expected, rtol=2e-3, atol=2e-3)  # TF32 convolutions
+    fast = Predictor(model, "auto", "cuda")
+    assert fast.precision == "bf16"
+    got = fast(x).cpu()
+    assert got.dtype == torch.float32
+    assert ((got - expected).norm() / expected.norm()).item() < 0.05
+
+
+def test_training_step_on_cuda_bf16_channels_last():
+    model = videozoo.create_model("r2plus1d_18", num_classes=5).cuda().to(memory_format=torch.channels_last_3d)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(4, 3, 8, 112, 112, device="cuda").contiguous(memory_format=torch.channels_last_3d)
+    y = torch.randint(0, 5, (4,), device="cuda")
+    losses = []
+    for _ in range(5):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
