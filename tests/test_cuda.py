@@ -20,9 +20,10 @@ def test_predictor_on_cuda_matches_cpu(name):
     with torch.no_grad():
         expected = model(x)
     got32 = Predictor(model, "fp32", "cuda")(x).cpu()
-    torch.testing.assert_close(got32, expected, rtol=2e-3, atol=2e-3)  # TF32 convolutions
+    # TF32 convolutions; random BN statistics make deep nets' logits large, so compare relative norms.
+    assert ((got32 - expected).norm() / expected.norm()).item() < 1e-3
     fast = Predictor(model, "auto", "cuda")
-    assert fast.precision == "bf16"
+    assert fast.precision == ("fp32" if name == "ir_csn_50" else "bf16")  # cuDNN's depthwise 3D is fastest in fp32
     got = fast(x).cpu()
     assert got.dtype == torch.float32
     assert ((got - expected).norm() / expected.norm()).item() < 0.05

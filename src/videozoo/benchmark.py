@@ -11,6 +11,7 @@ its logits against fp32.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -42,19 +43,23 @@ class Timing:
         return 2 * self.gmacs_per_clip * self.clips_per_s
 
 
-def time_call(fn: Callable[[], object], iters: int, warmup: int, device: torch.device) -> float:
-    """Median seconds per call."""
+def time_interleaved(paths: dict[str, Callable[[], object]], iters: int, warmup: int,
+                     device: torch.device) -> dict[str, float]:
+    """Median seconds per call of each path, timed in interleaved rounds (A, B, C, A, B, C, …) so that
+    a change in the machine's load during the run touches every path alike."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        fn()
+    for fn in paths.values():
+        for _ in range(warmup):
+            fn()
     sync()
-    times = []
+    times: dict[str, list[float]] = {label: [] for label in paths}
     for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for label, fn in paths.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(t) for label, t in times.items()}
 
 
 def torchvision_twin(name: str) -> tuple[nn.Module, dict, str] | None:
@@ -95,44 +100,39 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
     ours = ours.eval().to(dev)
     gmacs = count_macs(ours, clip) / 1e9
     x = torch.randn(batch, 3, *clip, device=dev)
-    fast_precision = resolve_precision("auto", dev)
-    dtype = autocast_dtype(fast_precision)
+    auto = Predictor(ours, "auto", dev)
+    fast_precision = auto.precision  # what "auto" chose for this model on this device
+    dtype = autocast_dtype(resolve_precision("auto", dev))  # torchvision's fast path: bf16 where native
     log(f"{name} on {dev}: batch {batch} × 3 × {'×'.join(map(str, clip))}, {gmacs:.2f} GMACs per clip, "
         f"{torch.get_num_threads()} threads; auto precision = {fast_precision}"
         + (f"; reference: torchvision {tv_name}" + (f" (ours built with {overrides})" if overrides else "")
            if tv_name else "; no torchvision twin: reference is our own fp32 eager model"))
 
-    timings: list[Timing] = []
-    outputs: dict[str, torch.Tensor] = {}
-
-    def run(label: str, fn: Callable[[], torch.Tensor]) -> None:
-        with torch.inference_mode():
-            outputs[label] = fn().float()
-            seconds = time_call(fn, iters, warmup, dev)
-        timings.append(Timing(label, seconds, batch, gmacs))
-
+    paths: dict[str, Callable[[], torch.Tensor]] = {}
     x_cl = x.contiguous(memory_format=torch.channels_last_3d)
     if reference is not None:
-        run("torchvision fp32 eager", lambda: reference(x))
+        paths["torchvision fp32 eager"] = lambda: reference(x)
         if dtype is not None:
-            ref_cl = reference.to(memory_format=torch.channels_last_3d)
+            ref_cl = copy.deepcopy(reference).to(memory_format=torch.channels_last_3d)
 
             def tv_fast() -> torch.Tensor:
                 with torch.autocast(dev.type, dtype=dtype):
                     return ref_cl(x_cl)
 
-            run(f"torchvision channels-last + {fast_precision} autocast", tv_fast)
-            reference.to(memory_format=torch.contiguous_format)
-    run("videozoo fp32 eager", lambda: ours(x))
+            paths[f"torchvision channels-last + {resolve_precision('auto', dev)} autocast"] = tv_fast
+    paths["videozoo fp32 eager"] = lambda: ours(x)
     fp32 = Predictor(ours, "fp32", dev)
-    run("videozoo Predictor fp32", lambda: fp32(x))
-    auto = Predictor(ours, "auto", dev)
+    paths["videozoo Predictor fp32"] = lambda: fp32(x)
     auto_label = f"videozoo Predictor auto ({fast_precision})"
-    run(auto_label, lambda: auto(x))
+    paths[auto_label] = lambda: auto(x)
     if compile:
         compiled = Predictor(ours, "auto", dev, compile=True)
-        compiled(x)  # compile outside the timing
-        run(f"videozoo Predictor auto + compile ({fast_precision})", lambda: compiled(x))
+        paths[f"videozoo Predictor auto + compile ({fast_precision})"] = lambda: compiled(x)
+
+    with torch.inference_mode():
+        outputs = {label: fn().float() for label, fn in paths.items()}  # also compiles, outside the timing
+        seconds = time_interleaved(paths, iters, warmup, dev)
+    timings = [Timing(label, seconds[label], batch, gmacs) for label in paths]
 
     base = timings[0]
     log(f"{'path':<48} {'ms/batch':>9} {'clips/s':>8} {'× ref':>6} {'GFLOP/s':>8}")
