@@ -90,6 +90,42 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(json.dumps(result, indent=2))
 
 
+def cmd_probe(args: argparse.Namespace) -> None:
+    from .data.decode import probe
+
+    print(json.dumps(probe(args.video).as_dict(), indent=2))
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data.check import check_items
+    from .data.datasets import load_items
+
+    items, classes = load_items(args.data, fmt=args.format, root=args.root, splits_dir=args.splits_dir,
+                                split=args.split, subset=args.subset)
+    with tqdm(total=len(items), desc="checking", unit="video", disable=args.quiet, leave=False) as bar:
+        problems = check_items(items, full=args.full, progress=lambda done, total: bar.update(1))
+    for problem in problems:
+        print(f"UNREADABLE {problem.reason}" if problem.path in problem.reason
+              else f"UNREADABLE {problem.path}: {problem.reason}")
+    print(f"{len(items) - len(problems)} of {len(items)} videos readable, {len(classes)} classes; "
+          f"{len(problems)} unreadable")
+    return 1 if problems else 0
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from .data.synthetic import SynthConfig, make_synthetic_dataset
+
+    config = SynthConfig(classes=args.classes, per_class=args.per_class, val_per_class=args.val_per_class,
+                         frames=args.frames, size=args.size, fps=args.fps, audio_informative=args.audio,
+                         seed=args.seed)
+    paths = make_synthetic_dataset(args.out, config)
+    total = config.classes * (config.per_class + config.val_per_class)
+    print(f"wrote {total} videos of {config.classes} motion classes to {args.out}: "
+          f"{paths['train']}, {paths['val']}, {paths['classes']}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -134,6 +170,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("probe", help="a video's metadata as JSON (frames counted, not read from the header)")
+    p.add_argument("video")
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("check-data", help="list the videos of a data set that cannot be read, and why")
+    p.add_argument("data", help="a CSV (path,label[,start,end]), a Kinetics CSV, or a folder per class")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
+    p.add_argument("--root", help="folder that relative paths start from (default: the CSV's folder)")
+    p.add_argument("--splits-dir", help="UCF101 / HMDB51: the folder of the split files")
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--subset", default="train", choices=["train", "test"])
+    p.add_argument("--full", action="store_true", help="decode every frame, not only first, middle and last")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_check_data)
+
+    p = sub.add_parser("synth", help="write a synthetic motion data set (mp4 with audio, train/val CSVs)")
+    p.add_argument("out")
+    p.add_argument("--classes", type=int, default=6, help="motion classes (2-10)")
+    p.add_argument("--per-class", type=int, default=24, help="training videos per class")
+    p.add_argument("--val-per-class", type=int, default=8)
+    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--fps", type=int, default=16)
+    p.add_argument("--audio", type=float, default=0.0, metavar="P",
+                   help="share of videos whose audio tone encodes the class (default 0: uninformative)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+
     p = sub.add_parser("demo", help="the demo that `make demo` runs")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -143,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except (ValueError, FileNotFoundError) as e:  # our errors are one line saying what was expected
         print(f"videozoo {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,33 @@
+"""The video data path: decode, sample clips, transform, datasets, synthetic data. Imports no model."""
+
+from .audio import has_audio, log_mel, read_audio
+from .datasets import (
+    AudioConfig,
+    DataError,
+    SkipLog,
+    VideoDataset,
+    VideoItem,
+    collate_videos,
+    folder_items,
+    hmdb51_items,
+    kinetics_items,
+    load_items,
+    read_classes,
+    read_video_csv,
+    ucf101_items,
+    write_classes,
+)
+from .decode import VideoError, VideoMetadata, VideoReader, probe, read_clip
+from .encode import write_video
+from .frames import FrameFolderReader
+from .sampling import ClipSampling
+from .synthetic import SynthConfig, make_synthetic_dataset
+from .transforms import TransformConfig, transform_config_for
+
+__all__ = [
+    "AudioConfig", "ClipSampling", "DataError", "FrameFolderReader", "SkipLog", "SynthConfig", "TransformConfig",
+    "VideoDataset", "VideoError", "VideoItem", "VideoMetadata", "VideoReader", "collate_videos", "folder_items",
+    "has_audio", "hmdb51_items", "kinetics_items", "load_items", "log_mel", "make_synthetic_dataset", "probe",
+    "read_audio", "read_classes", "read_clip", "read_video_csv", "transform_config_for", "ucf101_items",
+    "write_classes", "write_video",
+]

@@ -1,0 +1,446 @@
+"""Video datasets: lists of (video, label) from the formats people have, and clips from them.
+
+Sources (each returns ``(items, classes)``):
+
+- :func:`read_video_csv`: ``path,label[,start,end]`` (a header row is optional;
+  whitespace-separated ``path label`` lines, pytorchvideo's format, work too);
+- :func:`folder_items`: one folder per class;
+- :func:`kinetics_items`: Kinetics' ``label,youtube_id,time_start,time_end,split`` CSVs;
+- :func:`ucf101_items`, :func:`hmdb51_items`: the official split files;
+- folders of extracted frames work wherever a video path does.
+
+Labels may be class names or integers. :class:`VideoDataset` turns items into
+clips; a video that cannot be read becomes a *skip record* instead of an
+exception, :func:`collate_videos` drops those from the batch and lists them,
+and :class:`SkipLog` warns once per file and counts them for the report at
+the end of a run.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from .audio import log_mel, read_audio
+from .decode import VideoError, VideoReader
+from .frames import FrameFolderReader, is_frame_folder
+from .sampling import ClipSampling, clip_indices, random_start, sample_rng, uniform_starts
+from .transforms import Compose, TransformConfig, frames_to_clip
+
+log = logging.getLogger("videozoo.data")
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv")
+KINETICS_TEMPLATE = "{split}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
+
+
+class DataError(ValueError):
+    """A data set description that cannot be used: a missing list file, a bad label, a malformed line."""
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One labelled video; ``start``/``end`` (seconds) restrict it to a segment."""
+
+    path: str
+    label: int
+    start: float | None = None
+    end: float | None = None
+
+
+def open_reader(path: str | os.PathLike, threads: int | None = None, frames_fps: float = 30.0):
+    """A :class:`VideoReader`, or a :class:`FrameFolderReader` for a folder of frames."""
+    path = Path(path)
+    if path.is_dir():
+        return FrameFolderReader(path, fps=frames_fps)
+    if threads is None:
+        threads = 1 if get_worker_info() is not None else 0  # workers already use every core
+    return VideoReader(path, threads=threads)
+
+
+# -- labels and class lists ---------------------------------------------------------------------
+
+def read_classes(path: str | os.PathLike) -> list[str]:
+    """One class name per line (``classes.txt``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"class list not found: {path}")
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if len(set(names)) != len(names):
+        raise DataError(f"{path} lists a class twice")
+    return names
+
+
+def write_classes(path: str | os.PathLike, classes: Sequence[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{c}\n" for c in classes))
+    return path
+
+
+def resolve_labels(raw: Sequence[str], where: Sequence[str], classes: Sequence[str] | None = None
+                   ) -> tuple[list[int], list[str]]:
+    """Labels given as names or integers → indices and the class list.
+
+    Integers index ``classes`` when it is given (else classes are "0" … "K-1"); names are
+    looked up in ``classes`` (else the sorted set of names is the class list). ``where`` names
+    each label's origin (``file:line``) for the error message.
+    """
+    if not raw:
+        return [], list(classes or [])
+    for label, origin in zip(raw, where, strict=True):
+        if not label:
+            raise DataError(f"{origin}: empty label")
+    if all(re.fullmatch(r"\d+", label) for label in raw):
+        ints = [int(label) for label in raw]
+        names = list(classes) if classes is not None else [str(i) for i in range(max(ints) + 1)]
+        for value, origin in zip(ints, where, strict=True):
+            if value >= len(names):
+                raise DataError(f"{origin}: label {value} is out of range for {len(names)} classes "
+                                f"(expected 0…{len(names) - 1})")
+        return ints, names
+    if any(re.fullmatch(r"-\d+", label) for label in raw):
+        bad = next((label, o) for label, o in zip(raw, where, strict=True) if re.fullmatch(r"-\d+", label))
+        raise DataError(f"{bad[1]}: label {bad[0]} is negative (expected 0 or more, or a class name)")
+    names = list(classes) if classes is not None else sorted(set(raw))
+    index = {name: i for i, name in enumerate(names)}
+    for label, origin in zip(raw, where, strict=True):
+        if label not in index:
+            raise DataError(f"{origin}: label {label!r} is not in the class list "
+                            f"({len(names)} classes, e.g. {', '.join(names[:3])})")
+    return [index[label] for label in raw], names
+
+
+def _resolve_path(path: str, root: Path) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else root / p)
+
+
+def _seconds(value: str, origin: str) -> float | None:
+    if value in ("", None):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(f"{origin}: expected a time in seconds, got {value!r}") from None
+
+
+# -- sources ------------------------------------------------------------------------------------
+
+def read_video_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None = None,
+                   classes: Sequence[str] | None = None) -> tuple[list[VideoItem], list[str]]:
+    """``path,label[,start,end]`` lines (paths relative to ``root``, else to the CSV's folder)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DataError(f"data list not found: {csv_path}")
+    root = Path(root) if root is not None else csv_path.parent
+    rows: list[tuple[list[str], str]] = []
+    with csv_path.open(newline="") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            cells = next(csv.reader([line])) if "," in line else line.split()
+            cells = [c.strip() for c in cells]
+            if not rows and len(cells) > 1 and cells[1].lower() in ("label", "class", "target"):
+                continue  # a header row
+            if len(cells) < 2 or len(cells) > 4:
+                raise DataError(f"{csv_path}:{n}: expected path,label[,start,end]; got {len(cells)} fields")
+            rows.append((cells, f"{csv_path}:{n}"))
+    if not rows:
+        raise DataError(f"{csv_path} lists no videos")
+    labels, names = resolve_labels([r[1] for r, _ in rows], [o for _, o in rows], classes)
+    items = []
+    for (cells, origin), label in zip(rows, labels, strict=True):
+        start = _seconds(cells[2], origin) if len(cells) > 2 else None
+        end = _seconds(cells[3], origin) if len(cells) > 3 else None
+        if start is not None and end is not None and end <= start:
+            raise DataError(f"{origin}: segment end {end} is not after its start {start}")
+        items.append(VideoItem(_resolve_path(cells[0], root), label, start, end))
+    return items, names
+
+
+def _videos_in(folder: Path) -> list[Path]:
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES or is_frame_folder(p):
+            out.append(p)
+    return out
+
+
+def folder_items(root: str | os.PathLike, classes: Sequence[str] | None = None
+                 ) -> tuple[list[VideoItem], list[str]]:
+    """``root/<class>/<video>`` (videos or frame folders); classes are the sub-folder names, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{root} has no class folders (expected {root}/<class>/<video>)")
+    names = list(classes) if classes is not None else [p.name for p in folders]
+    index = {name: i for i, name in enumerate(names)}
+    items = []
+    for folder in folders:
+        if folder.name not in index:
+            raise DataError(f"{folder}: class {folder.name!r} is not in the class list")
+        items += [VideoItem(str(p), index[folder.name]) for p in _videos_in(folder)]
+    if not items:
+        raise DataError(f"{root} has class folders but no videos ({', '.join(VIDEO_SUFFIXES[:4])}, …)")
+    return items, names
+
+
+def kinetics_items(csv_path: str | os.PathLike, root: str | os.PathLike, template: str = KINETICS_TEMPLATE,
+                   classes: Sequence[str] | None = None) -> tuple[list[VideoItem], list[str]]:
+    """Kinetics CSVs (``label,youtube_id,time_start,time_end,split``); ``template`` places the files."""
+    csv_path, root = Path(csv_path), Path(root)
+    if not csv_path.is_file():
+        raise DataError(f"data list not found: {csv_path}")
+    with csv_path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        needed = {"label", "youtube_id", "time_start", "time_end"}
+        if not reader.fieldnames or not needed <= set(reader.fieldnames):
+            raise DataError(f"{csv_path}: expected the Kinetics columns label,youtube_id,time_start,time_end[,split]; "
+                            f"got {reader.fieldnames}")
+        rows = list(reader)
+    raw, where, paths = [], [], []
+    for n, row in enumerate(rows, start=2):
+        fields = {**row, "time_start": int(float(row["time_start"])), "time_end": int(float(row["time_end"])),
+                  "split": row.get("split", ""), "label": row["label"]}
+        try:
+            paths.append(str(root / template.format(**fields)))
+        except (KeyError, ValueError) as e:
+            raise DataError(f"path template {template!r} does not fit {csv_path}: {e}") from None
+        raw.append(row["label"].strip())
+        where.append(f"{csv_path}:{n}")
+    labels, names = resolve_labels(raw, where, classes)
+    return [VideoItem(p, y) for p, y in zip(paths, labels, strict=True)], names
+
+
+def ucf101_items(root: str | os.PathLike, splits_dir: str | os.PathLike, split: int = 1, subset: str = "train"
+                 ) -> tuple[list[VideoItem], list[str]]:
+    """UCF101 from ``classInd.txt`` and ``trainlist0{split}.txt`` / ``testlist0{split}.txt``."""
+    root, splits_dir = Path(root), Path(splits_dir)
+    class_file = splits_dir / "classInd.txt"
+    list_file = splits_dir / f"{'trainlist' if subset == 'train' else 'testlist'}0{split}.txt"
+    for f in (class_file, list_file):
+        if not f.is_file():
+            raise DataError(f"UCF101 split file not found: {f}")
+    names = [line.split()[1] for line in class_file.read_text().splitlines() if line.strip()]
+    index = {name: i for i, name in enumerate(names)}
+    items = []
+    for n, line in enumerate(list_file.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        rel = line.split()[0]
+        name = rel.split("/")[0]
+        if name not in index:
+            raise DataError(f"{list_file}:{n}: class {name!r} is not in {class_file}")
+        items.append(VideoItem(str(root / rel), index[name]))
+    return items, names
+
+
+def hmdb51_items(root: str | os.PathLike, splits_dir: str | os.PathLike, split: int = 1, subset: str = "train"
+                 ) -> tuple[list[VideoItem], list[str]]:
+    """HMDB51 from ``<class>_test_split{split}.txt`` files (1 = train, 2 = test, 0 = unused)."""
+    root, splits_dir = Path(root), Path(splits_dir)
+    files = sorted(splits_dir.glob(f"*_test_split{split}.txt"))
+    if not files:
+        raise DataError(f"no HMDB51 split files *_test_split{split}.txt in {splits_dir}")
+    names = [f.name[: -len(f"_test_split{split}.txt")] for f in files]
+    wanted = "1" if subset == "train" else "2"
+    items = []
+    for i, (name, f) in enumerate(zip(names, files, strict=True)):
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == wanted:
+                items.append(VideoItem(str(root / name / parts[0]), i))
+    return items, names
+
+
+def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.PathLike | None = None,
+               classes: Sequence[str] | None = None, splits_dir: str | os.PathLike | None = None, split: int = 1,
+               subset: str = "train", template: str = KINETICS_TEMPLATE) -> tuple[list[VideoItem], list[str]]:
+    """Items from any supported source. ``fmt``: auto, csv, folder, kinetics, ucf101, hmdb51.
+
+    ``auto`` reads a folder as one-folder-per-class and a CSV as Kinetics when its header says so.
+    """
+    source = Path(source)
+    if fmt == "auto":
+        if source.is_dir():
+            fmt = "folder"
+        elif not source.exists():
+            raise DataError(f"data not found: {source}")
+        else:
+            head = source.read_text(errors="replace").splitlines()[:1]
+            fmt = "kinetics" if head and head[0].replace(" ", "").startswith("label,youtube_id") else "csv"
+    if fmt == "csv":
+        return read_video_csv(source, root, classes)
+    if fmt == "folder":
+        return folder_items(source, classes)
+    if fmt == "kinetics":
+        return kinetics_items(source, root or source.parent, template, classes)
+    if fmt in ("ucf101", "hmdb51"):
+        if splits_dir is None:
+            raise DataError(f"{fmt} needs splits_dir (the folder of its split files)")
+        loader = ucf101_items if fmt == "ucf101" else hmdb51_items
+        return loader(source, splits_dir, split, subset)
+    raise DataError(f"unknown data format {fmt!r}; expected auto, csv, folder, kinetics, ucf101 or hmdb51")
+
+
+# -- the dataset --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The audio of each clip as a log-Mel spectrogram ``(1, frames, n_mels)``, from the clip's own time.
+
+    Videos without an audio track give zeros and ``has_audio = False``.
+    """
+
+    seconds: float = 1.0
+    sample_rate: int = 16000
+    n_mels: int = 40
+
+    @property
+    def frames(self) -> int:
+        return int(round(self.seconds * 100))
+
+
+class VideoDataset(Dataset):
+    """Clips of labelled videos.
+
+    In training mode an item is one random clip: ``{"video": (C, T, H, W), "label", "index"}``.
+    In eval mode it is ``num_clips`` uniformly spaced clips × the transform's views:
+    ``{"video": (num_clips · V, C, T, H, W), …}``. A video that cannot be read gives
+    ``{"skipped": True, "index", "path", "error"}`` instead (see :func:`collate_videos`).
+
+    Args:
+        items, classes: from one of the sources above.
+        sampling: frames per clip and frame stride.
+        transform: a :class:`TransformConfig` (its ``train()`` or ``eval()`` pipeline is used) or a callable
+            ``(clip (T, C, H, W) uint8, rng) → tensor``.
+        train: training (random clip, random augmentation) or eval mode.
+        num_clips: clips per video in eval mode.
+        seed: with the epoch and the index, fixes every random choice (see :meth:`set_epoch`).
+        audio: an :class:`AudioConfig` to add ``"audio"`` and ``"has_audio"`` to every item.
+    """
+
+    def __init__(self, items: Sequence[VideoItem], classes: Sequence[str], sampling: ClipSampling | None = None,
+                 transform: TransformConfig | Compose | None = None, *, train: bool = True, num_clips: int = 1,
+                 seed: int = 0, audio: AudioConfig | None = None, frames_fps: float = 30.0) -> None:
+        self.items = list(items)
+        self.classes = list(classes)
+        self.sampling = sampling or ClipSampling()
+        config = transform if transform is not None else TransformConfig()
+        self.transform = (config.train() if train else config.eval()) if isinstance(config, TransformConfig) else config
+        self.train = train
+        self.num_clips = num_clips
+        self.seed = seed
+        self.epoch = 0
+        self.audio = audio
+        self.frames_fps = frames_fps
+        for item in self.items:
+            if not 0 <= item.label < len(self.classes):
+                raise DataError(f"{item.path}: label {item.label} is out of range for {len(self.classes)} classes")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw new random clips: the clip of (video, epoch) is fixed by the seed, whatever the worker."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def labels(self) -> list[int]:
+        return [item.label for item in self.items]
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        try:
+            return self._load(index, item)
+        except (VideoError, av.FFmpegError, OSError, RuntimeError, ValueError) as e:
+            message = " ".join(str(e).split()) or type(e).__name__
+            return {"skipped": True, "index": index, "path": item.path, "error": message}
+
+    def _load(self, index: int, item: VideoItem) -> dict:
+        rng = sample_rng(self.seed, self.epoch, index)
+        with open_reader(item.path, frames_fps=self.frames_fps) as video:
+            first, count = self._segment(video, item)
+            fps = video.fps
+            if self.train:
+                starts = [random_start(count, self.sampling, rng, fps)]
+            else:
+                starts = uniform_starts(count, self.sampling, self.num_clips, fps)
+            clips_idx = [[first + i for i in clip_indices(s, count, self.sampling, fps)] for s in starts]
+            frames = video.get_frames([i for clip in clips_idx for i in clip])
+            has_audio = getattr(video, "has_audio", False)
+        n = self.sampling.num_frames
+        clips = [self.transform(frames_to_clip(frames[k * n:(k + 1) * n]), rng) for k in range(len(starts))]
+        out = {"video": clips[0] if self.train else torch.cat(clips), "label": item.label, "index": index}
+        if self.audio is not None:
+            start_seconds = (first + starts[0]) / fps if fps else 0.0
+            out["audio"], out["has_audio"] = self._audio(item, start_seconds, has_audio)
+        return out
+
+    @staticmethod
+    def _segment(video, item: VideoItem) -> tuple[int, int]:
+        """First frame and frame count of the item's segment."""
+        first, last = 0, video.num_frames
+        if item.start is not None and video.fps:
+            first = min(int(item.start * video.fps), video.num_frames - 1)
+        if item.end is not None and video.fps:
+            last = max(min(int(round(item.end * video.fps)), video.num_frames), first + 1)
+        return first, last - first
+
+    def _audio(self, item: VideoItem, start: float, has_audio: bool) -> tuple[torch.Tensor, bool]:
+        cfg = self.audio
+        spec = torch.zeros(1, cfg.frames, cfg.n_mels)
+        if not has_audio:
+            return spec, False
+        wave = read_audio(item.path, cfg.sample_rate, start=start, duration=cfg.seconds)
+        mel = log_mel(wave, cfg.sample_rate, cfg.n_mels)[: cfg.frames]
+        spec[0, : mel.shape[0]] = mel
+        return spec, True
+
+
+def collate_videos(batch: list[dict]) -> dict:
+    """Stack the readable items; list the skipped ones under ``"skipped"`` as ``(index, path, error)``.
+
+    A batch where every video failed has no ``"video"`` key.
+    """
+    good = [b for b in batch if not b.get("skipped")]
+    out: dict = {"skipped": [(b["index"], b["path"], b["error"]) for b in batch if b.get("skipped")]}
+    if good:
+        out.update(torch.utils.data.default_collate(good))
+    return out
+
+
+class SkipLog:
+    """Counts unreadable videos over a run; warns once per file, in one line."""
+
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self.errors: dict[str, str] = {}
+        self.logger = logger
+
+    def record(self, skipped: Iterable[tuple[int, str, str]]) -> None:
+        for _, path, error in skipped:
+            if path not in self.errors:
+                self.errors[path] = error
+                self.logger.warning("skipping unreadable video: %s", error if path in error else f"{path}: {error}")
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def summary(self) -> str:
+        return f"{len(self.errors)} unreadable video(s) skipped" if self.errors else "no unreadable videos"
+
+
+def class_counts(items: Sequence[VideoItem], num_classes: int) -> np.ndarray:
+    return np.bincount([item.label for item in items], minlength=num_classes)

@@ -1,0 +1,281 @@
+"""Video decoding over PyAV: frame-exact clips without decoding the whole file.
+
+:class:`VideoReader` indexes a file once by *demuxing* its video packets (no
+decoding): their presentation timestamps give the true frame count and the
+exact timestamp of every frame, also where the container header lies (many
+AVI files do) and where the frame rate varies. A clip then costs one seek to
+the keyframe at or before its first frame and the decoding of that keyframe's
+group up to its last frame; only the frames asked for are converted to RGB.
+
+Files without usable timestamps fall back to decoding from the start, so
+they are slow but still right. Everything that goes wrong with a file raises
+:class:`VideoError` with one line saying what and where.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+
+class VideoError(ValueError):
+    """A video that is missing, unreadable, truncated or asked for frames it does not have."""
+
+
+@dataclass(frozen=True)
+class VideoMetadata:
+    """What :class:`VideoReader` knows of a file; ``num_frames`` is counted, not read from the header."""
+
+    path: str
+    fps: float
+    num_frames: int
+    duration: float
+    width: int
+    height: int
+    has_audio: bool
+    codec: str
+    container: str
+    header_frames: int  # what the container claims (0 when it says nothing)
+    audio_sample_rate: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _open(path: Path):
+    if not path.exists():
+        raise VideoError(f"video not found: {path}")
+    if path.is_dir():
+        raise VideoError(f"{path} is a folder, not a video file (frame folders: use FrameFolderReader)")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path} is empty (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as e:
+        raise VideoError(f"cannot open {path} as a video: {_reason(e)}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path} has no video stream")
+    return container
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return " ".join(str(text).split()) or type(error).__name__
+
+
+class VideoReader:
+    """Random access to the frames of one video file.
+
+    >>> with VideoReader("clip.mp4") as video:
+    ...     video.num_frames, video.fps
+    ...     clip = video.get_clip(start_frame=10, num_frames=16, stride=2)   # uint8 (16, H, W, 3)
+
+    Attributes mirror :class:`VideoMetadata`: ``fps``, ``num_frames``,
+    ``duration`` (seconds), ``width``, ``height``, ``has_audio``.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 0) -> None:
+        self.path = Path(path)
+        self._container = _open(self.path)
+        self._stream = self._container.streams.video[0]
+        # Frame-level threading decodes several frames at once; "AUTO" lets FFmpeg pick per codec.
+        self._stream.thread_type = "AUTO"
+        if threads:
+            self._stream.codec_context.thread_count = threads
+        try:
+            self._index()
+        except av.FFmpegError as e:
+            self.close()
+            raise VideoError(f"cannot read {self.path}: {_reason(e)}") from None
+        except VideoError:
+            self.close()
+            raise
+
+    # -- indexing -----------------------------------------------------------------------------
+    def _index(self) -> None:
+        stream = self._stream
+        pts, keyframes = [], []
+        for packet in self._container.demux(stream):
+            if packet.size == 0:  # the flush packet at the end
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            pts.append(stamp)
+            if packet.is_keyframe:
+                keyframes.append(stamp)
+        if any(p is None for p in pts) or len(set(pts)) != len(pts):
+            # No trustworthy timestamps: count by decoding, and decode from the start on every read.
+            pts = self._decoded_timestamps()
+            keyframes = []
+            self._seekable = False
+        else:
+            self._seekable = True
+        if not pts:
+            raise VideoError(f"{self.path} has a video stream with no frames")
+        self._pts = np.array(sorted(pts), dtype=np.int64)
+        self._keyframes = np.array(sorted(keyframes), dtype=np.int64)
+        self.num_frames = len(self._pts)
+        time_base = stream.time_base or Fraction(1, 1)
+        span = float((self._pts[-1] - self._pts[0]) * time_base)
+        rate = stream.average_rate or stream.guessed_rate
+        if rate:
+            self.fps = float(rate)
+        else:  # no rate in the header: frames per second of presentation, as measured
+            self.fps = (self.num_frames - 1) / span if self.num_frames > 1 and span > 0 else 0.0
+        self.duration = self.num_frames / self.fps if self.fps else 0.0
+        ctx = stream.codec_context
+        self.width, self.height = ctx.width, ctx.height
+        self.has_audio = bool(self._container.streams.audio)
+        self.codec = ctx.name
+        self.header_frames = int(stream.frames or 0)
+        self._rewind()
+
+    def _decoded_timestamps(self) -> list[int]:
+        self._rewind()
+        stamps = []
+        for i, frame in enumerate(self._container.decode(self._stream)):
+            stamps.append(frame.pts if frame.pts is not None else i)
+        # Decoders that give no timestamps get the frame's rank; either way they are in order.
+        return list(range(len(stamps))) if len(set(stamps)) != len(stamps) else stamps
+
+    def _rewind(self) -> None:
+        self._container.seek(0, backward=True, any_frame=False, stream=self._stream)
+
+    # -- metadata -------------------------------------------------------------------------------
+    @property
+    def metadata(self) -> VideoMetadata:
+        audio = self._container.streams.audio
+        return VideoMetadata(
+            path=str(self.path), fps=round(self.fps, 6), num_frames=self.num_frames,
+            duration=round(self.duration, 6), width=self.width, height=self.height, has_audio=self.has_audio,
+            codec=self.codec, container=self._container.format.name, header_frames=self.header_frames,
+            audio_sample_rate=audio[0].codec_context.sample_rate if audio else None,
+        )
+
+    def frame_time(self, index: int) -> float:
+        """Presentation time of frame ``index`` in seconds from the first frame."""
+        return float((self._pts[index] - self._pts[0]) * self._stream.time_base)
+
+    # -- reading --------------------------------------------------------------------------------
+    def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
+        """Frames ``start_frame, start_frame + stride, …`` (``num_frames`` of them): uint8 ``(T, H, W, 3)``."""
+        if num_frames < 1 or stride < 1:
+            raise VideoError(f"num_frames and stride must be positive, got {num_frames} and {stride}")
+        return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
+
+    def get_frames(self, indices) -> torch.Tensor:
+        """Any frames, in the order given (repeats allowed): uint8 ``(len(indices), H, W, 3)``."""
+        indices = [int(i) for i in indices]
+        if not indices:
+            raise VideoError("no frames asked for")
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise VideoError(f"{self.path} has {self.num_frames} frames (0…{self.num_frames - 1}); "
+                             f"asked for frame {bad[0]}")
+        wanted = sorted(set(indices))
+        decoded = self._decode(wanted)
+        return torch.from_numpy(np.stack([decoded[i] for i in indices]))
+
+    def _decode(self, wanted: list[int]) -> dict[int, np.ndarray]:
+        """Decode frames by index; contiguous runs share one seek."""
+        out: dict[int, np.ndarray] = {}
+        for group in self._seek_groups(wanted):
+            out.update(self._decode_group(group))
+        return out
+
+    def _seek_groups(self, wanted: list[int]) -> list[list[int]]:
+        """Split sorted frame indices where seeking ahead skips frames that decoding on would waste."""
+        if not self._seekable:
+            return [wanted]
+        groups: list[list[int]] = [[wanted[0]]]
+        for i in wanted[1:]:
+            k = np.searchsorted(self._keyframes, self._pts[i], side="right") - 1  # last keyframe at or before i
+            key_index = int(np.searchsorted(self._pts, self._keyframes[k])) if k >= 0 else 0
+            if key_index > groups[-1][-1] + 1:
+                groups.append([i])
+            else:
+                groups[-1].append(i)
+        return groups
+
+    def _decode_group(self, group: list[int]) -> dict[int, np.ndarray]:
+        targets = {int(self._pts[i]): i for i in group}
+        first, last = int(self._pts[group[0]]), int(self._pts[group[-1]])
+        found: dict[int, np.ndarray] = {}
+        ctx = self._stream.codec_context
+        try:
+            if self._seekable:
+                self._container.seek(first, backward=True, any_frame=False, stream=self._stream)
+            else:
+                self._rewind()
+            rank, done = -1, False
+            for packet in self._container.demux(self._stream):
+                if self._seekable:
+                    # A non-reference frame we do not want can be skipped outright: nothing depends on it.
+                    ctx.skip_frame = "NONE" if packet.pts is None or packet.pts in targets else "NONREF"
+                for frame in packet.decode():
+                    rank += 1
+                    stamp = frame.pts if self._seekable else int(self._pts[rank])
+                    if stamp is None:
+                        continue
+                    if stamp in targets:
+                        found[targets[stamp]] = frame.to_ndarray(format="rgb24")
+                    # No file holds more frames than its index counted: a guard against corrupt timestamps.
+                    done = stamp >= last or len(found) == len(group) or rank > self.num_frames + 16
+                    if done:
+                        break
+                if done:
+                    break
+        except av.FFmpegError as e:
+            raise VideoError(f"cannot decode {self.path}: {_reason(e)}") from None
+        finally:
+            ctx.skip_frame = "NONE"
+        missing = [i for i in group if i not in found]
+        if missing and self._seekable and first != int(self._pts[0]):
+            # A bad seek index can land after the frame; decoding from the start is always right.
+            self._seekable = False
+            try:
+                return self._decode_group(group)
+            finally:
+                self._seekable = True
+        if missing:
+            raise VideoError(f"{self.path} is truncated or corrupt: frame {missing[0]} of {self.num_frames} "
+                             "could not be decoded")
+        return found
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"VideoReader({str(self.path)!r}, {self.num_frames} frames, {self.fps:.3f} fps, "
+                f"{self.width}×{self.height}{', audio' if self.has_audio else ''})")
+
+
+def read_clip(path: str | os.PathLike, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
+    """One call: uint8 ``(T, H, W, 3)`` frames ``start_frame, start_frame + stride, …`` of ``path``."""
+    with VideoReader(path) as video:
+        return video.get_clip(start_frame, num_frames, stride)
+
+
+def probe(path: str | os.PathLike) -> VideoMetadata:
+    """Metadata of a video file (frames counted by demuxing, not taken from the header)."""
+    with VideoReader(path) as video:
+        return video.metadata

@@ -1,0 +1,73 @@
+"""Videos stored as folders of extracted frames (``img_00001.jpg`` …), behind the reader interface."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torchvision.io import ImageReadMode, decode_image
+
+from .decode import VideoError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def is_frame_folder(path: Path) -> bool:
+    return path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+
+
+class FrameFolderReader:
+    """A folder of frame images, read like a :class:`~videozoo.data.decode.VideoReader`.
+
+    Frames are the images in name order; ``fps`` is what the caller says (folders carry no timing).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise VideoError(f"frame folder not found: {self.path}")
+        self._files = frame_files(self.path)
+        if not self._files:
+            raise VideoError(f"{self.path} holds no frame images ({', '.join(IMAGE_SUFFIXES)})")
+        self.num_frames = len(self._files)
+        self.fps = fps
+        self.duration = self.num_frames / fps
+        first = self._read(0)
+        self.height, self.width = first.shape[:2]
+        self.has_audio = False
+
+    def _read(self, index: int) -> torch.Tensor:
+        path = self._files[index]
+        try:
+            image = decode_image(str(path), mode=ImageReadMode.RGB)
+        except (RuntimeError, OSError) as e:
+            raise VideoError(f"cannot read frame {path}: {' '.join(str(e).split())}") from None
+        return image.permute(1, 2, 0)  # (H, W, 3)
+
+    def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
+        return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
+
+    def get_frames(self, indices) -> torch.Tensor:
+        indices = [int(i) for i in indices]
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise VideoError(f"{self.path} has {self.num_frames} frames; asked for frame {bad[0]}")
+        cache = {i: self._read(i) for i in sorted(set(indices))}
+        frames = [cache[i] for i in indices]
+        if len({f.shape for f in frames}) > 1:
+            raise VideoError(f"{self.path} mixes frame sizes")
+        return torch.stack(frames)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FrameFolderReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
