@@ -23,6 +23,9 @@ import av
 import numpy as np
 import torch
 
+# What a corrupt file makes PyAV raise besides its own errors (fields it could not fill, overflowing stamps).
+_BROKEN_FILE_ERRORS = (av.FFmpegError, AttributeError, OverflowError, IndexError, TypeError, MemoryError)
+
 
 class VideoError(ValueError):
     """A video that is missing, unreadable, truncated or asked for frames it does not have."""
@@ -67,7 +70,8 @@ def _open(path: Path):
 
 def _reason(error: Exception) -> str:
     text = getattr(error, "strerror", None) or str(error)
-    return " ".join(str(text).split()) or type(error).__name__
+    text = " ".join(str(text).split()) or type(error).__name__
+    return text if isinstance(error, av.FFmpegError) else f"{type(error).__name__}: {text}"
 
 
 class VideoReader:
@@ -83,15 +87,20 @@ class VideoReader:
 
     def __init__(self, path: str | os.PathLike, threads: int = 0) -> None:
         self.path = Path(path)
+        self.packets_decoded = 0  # video packets fed to the decoder by reads so far (what a clip costs)
         self._container = _open(self.path)
         self._stream = self._container.streams.video[0]
-        # Frame-level threading decodes several frames at once; "AUTO" lets FFmpeg pick per codec.
-        self._stream.thread_type = "AUTO"
+        if self._stream.codec_context is None:
+            self.close()
+            raise VideoError(f"{self.path}: its video codec is unknown or its codec parameters are corrupt")
+        # Not frame threading: its pipeline delay makes a short read decode frames past the clip and pay
+        # again after every seek (measured: 36.8 clips/s with slice threads, 28.8 with frame threads).
+        self._stream.thread_type = "SLICE"
         if threads:
             self._stream.codec_context.thread_count = threads
         try:
             self._index()
-        except av.FFmpegError as e:
+        except _BROKEN_FILE_ERRORS as e:
             self.close()
             raise VideoError(f"cannot read {self.path}: {_reason(e)}") from None
         except VideoError:
@@ -215,6 +224,7 @@ class VideoReader:
                 self._rewind()
             rank, done = -1, False
             for packet in self._container.demux(self._stream):
+                self.packets_decoded += packet.size > 0
                 if self._seekable:
                     # A non-reference frame we do not want can be skipped outright: nothing depends on it.
                     ctx.skip_frame = "NONE" if packet.pts is None or packet.pts in targets else "NONREF"
@@ -231,7 +241,7 @@ class VideoReader:
                         break
                 if done:
                     break
-        except av.FFmpegError as e:
+        except _BROKEN_FILE_ERRORS as e:
             raise VideoError(f"cannot decode {self.path}: {_reason(e)}") from None
         finally:
             ctx.skip_frame = "NONE"

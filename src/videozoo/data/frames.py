@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, UnidentifiedImageError
 
 from .decode import VideoError
 
@@ -44,10 +45,10 @@ class FrameFolderReader:
     def _read(self, index: int) -> torch.Tensor:
         path = self._files[index]
         try:
-            image = decode_image(str(path), mode=ImageReadMode.RGB)
-        except (RuntimeError, OSError) as e:
+            with Image.open(path) as image:
+                return torch.from_numpy(np.asarray(image.convert("RGB")).copy())  # (H, W, 3)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
             raise VideoError(f"cannot read frame {path}: {' '.join(str(e).split())}") from None
-        return image.permute(1, 2, 0)  # (H, W, 3)
 
     def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
         return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
