@@ -10,7 +10,8 @@ clips/s and frames decoded per clip of:
   decode to the clip's end, convert only the clip's frames;
 - ``whole file``: decode and convert every frame, then slice (what
   ``torchvision.io.read_video`` did; torchvision 0.29 no longer has it);
-- ``naive PyAV``: decode from the start, convert every frame up to the clip's end.
+- ``naive PyAV``: decode from the start, convert every frame up to the clip's end;
+- ``videozoo TorchCodecReader``, where TorchCodec is installed.
 
 Videos are written twice: with x264's defaults (a keyframe every 250
 frames: one long group of pictures per 8 s) and with a keyframe every 2 s
@@ -59,6 +60,13 @@ def ours(path: Path, start: int) -> tuple[np.ndarray, int]:
         return clip.numpy(), video.packets_decoded
 
 
+def torchcodec(path: Path, start: int) -> tuple[np.ndarray, int]:
+    from videozoo.data.torchcodec_backend import TorchCodecReader
+
+    with TorchCodecReader(path) as video:
+        return video.get_clip(start, CLIP).numpy(), 0  # it does not say how many frames it decoded
+
+
 def whole_file(path: Path, start: int) -> tuple[np.ndarray, int]:
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -82,8 +90,12 @@ def bench_decoders(videos: list[Path], clips: int, rng: np.random.Generator) -> 
     starts = [(videos[i % len(videos)], int(rng.integers(0, SECONDS * FPS - CLIP))) for i in range(clips)]
     reference = {}
     rows = []
-    for label, fn in (("videozoo VideoReader", ours), ("whole file, then slice", whole_file),
-                      ("naive PyAV loop", naive)):
+    from videozoo.data.torchcodec_backend import available
+
+    readers = [("videozoo VideoReader", ours), ("whole file, then slice", whole_file), ("naive PyAV loop", naive)]
+    if available():
+        readers.append(("videozoo TorchCodecReader", torchcodec))
+    for label, fn in readers:
         decoded = 0
         begin = time.perf_counter()
         for path, start in starts:
@@ -99,7 +111,7 @@ def bench_decoders(videos: list[Path], clips: int, rng: np.random.Generator) -> 
     base = rows[1][1]
     print(f"{'reader':<26} {'clips/s':>8} {'× whole file':>13} {'frames decoded / clip':>22}")
     for label, rate, per_clip in rows:
-        print(f"{label:<26} {rate:8.1f} {rate / base:13.2f} {per_clip:22.1f}")
+        print(f"{label:<26} {rate:8.1f} {rate / base:13.2f} {per_clip if per_clip else float('nan'):22.1f}")
 
 
 def bench_loader(videos: list[Path], batches: int) -> None:

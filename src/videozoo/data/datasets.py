@@ -57,13 +57,24 @@ class VideoItem:
     end: float | None = None
 
 
-def open_reader(path: str | os.PathLike, threads: int | None = None, frames_fps: float = 30.0):
-    """A :class:`VideoReader`, or a :class:`FrameFolderReader` for a folder of frames."""
+BACKENDS = ("pyav", "torchcodec")
+
+
+def open_reader(path: str | os.PathLike, threads: int | None = None, frames_fps: float = 30.0,
+                backend: str = "pyav"):
+    """A reader for ``path``: :class:`VideoReader` (PyAV), ``TorchCodecReader`` with ``backend="torchcodec"``,
+    or a :class:`FrameFolderReader` for a folder of frames. All share one interface."""
     path = Path(path)
     if path.is_dir():
         return FrameFolderReader(path, fps=frames_fps)
     if threads is None:
         threads = 1 if get_worker_info() is not None else 0  # workers already use every core
+    if backend == "torchcodec":
+        from .torchcodec_backend import TorchCodecReader
+
+        return TorchCodecReader(path, threads=threads)
+    if backend != "pyav":
+        raise DataError(f"unknown video backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     return VideoReader(path, threads=threads)
 
 
@@ -330,11 +341,13 @@ class VideoDataset(Dataset):
         num_clips: clips per video in eval mode.
         seed: with the epoch and the index, fixes every random choice (see :meth:`set_epoch`).
         audio: an :class:`AudioConfig` to add ``"audio"`` and ``"has_audio"`` to every item.
+        backend: ``"pyav"`` (default; installs with pip alone) or ``"torchcodec"`` (where installed).
     """
 
     def __init__(self, items: Sequence[VideoItem], classes: Sequence[str], sampling: ClipSampling | None = None,
                  transform: TransformConfig | Compose | None = None, *, train: bool = True, num_clips: int = 1,
-                 seed: int = 0, audio: AudioConfig | None = None, frames_fps: float = 30.0) -> None:
+                 seed: int = 0, audio: AudioConfig | None = None, frames_fps: float = 30.0,
+                 backend: str = "pyav") -> None:
         self.items = list(items)
         self.classes = list(classes)
         self.sampling = sampling or ClipSampling()
@@ -346,6 +359,9 @@ class VideoDataset(Dataset):
         self.epoch = 0
         self.audio = audio
         self.frames_fps = frames_fps
+        if backend not in BACKENDS:
+            raise DataError(f"unknown video backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        self.backend = backend
         for item in self.items:
             if not 0 <= item.label < len(self.classes):
                 raise DataError(f"{item.path}: label {item.label} is out of range for {len(self.classes)} classes")
@@ -371,7 +387,7 @@ class VideoDataset(Dataset):
 
     def _load(self, index: int, item: VideoItem) -> dict:
         rng = sample_rng(self.seed, self.epoch, index)
-        with open_reader(item.path, frames_fps=self.frames_fps) as video:
+        with open_reader(item.path, frames_fps=self.frames_fps, backend=self.backend) as video:
             first, count = self._segment(video, item)
             fps = video.fps
             if self.train:
