@@ -126,6 +126,87 @@ def cmd_synth(args: argparse.Namespace) -> None:
           f"{paths['train']}, {paths['val']}, {paths['classes']}")
 
 
+def _setup_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .engine.config import load_config
+    from .engine.trainer import train
+
+    _setup_logging()
+    config, overrides = None, []
+    for item in args.settings:
+        if "=" not in item and item.endswith((".yaml", ".yml")) and config is None:
+            config = item
+        else:
+            overrides.append(item)
+    quick = {"model.name": args.model, "data.train": args.data, "data.val": args.val, "train.epochs": args.epochs,
+             "out": args.out, "train.batch_size": args.batch_size, "optim.lr": args.lr,
+             "train.finetune": args.finetune, "data.classes": args.classes}
+    flags = [f"{k}={v}" for k, v in quick.items() if v is not None]
+    if args.freeze_backbone:
+        flags.append("optim.freeze_backbone=true")
+    if args.no_progress:
+        flags.append("train.progress=false")
+    if args.resume and args.out is None and not any(o.startswith("out=") for o in overrides):
+        raise UsageError("--resume needs the run folder: --out RUN_DIR")
+    cfg = load_config(config, flags + overrides)
+    result = train(cfg, resume=args.resume)
+    best = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
+    print(f"run folder {result.out}: {result.epochs_done} epochs, best top-1 {best} at epoch {result.best_epoch}; "
+          f"{result.skipped} unreadable video(s) skipped")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .data.datasets import VideoDataset, load_items
+    from .engine.evaluate import evaluate, load_for_inference, resolve_checkpoint
+    from .engine.predictor import Predictor
+
+    model, classes, settings = load_for_inference(args.checkpoint)
+    items, _ = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
+                          split=args.split, subset="test")
+    dataset = VideoDataset(items, classes, settings.sampling, settings.transform(args.crops), train=False,
+                           num_clips=args.clips)
+    predictor = Predictor(model, precision=args.precision)
+    result = evaluate(predictor, dataset, batch_size=args.batch_size, num_workers=args.workers,
+                      progress=not args.json)
+    out = args.out
+    if out is None and Path(args.checkpoint).is_dir():
+        out = Path(args.checkpoint) / f"eval_{Path(args.data).stem}"
+    if out is not None:
+        result.write(out)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return
+    print(f"{resolve_checkpoint(args.checkpoint)} on {args.data}: {result.num_videos} videos "
+          f"({args.clips} clips × {args.crops} crops each), {result.num_skipped} unreadable skipped")
+    print(f"  clip  top-1 {result.clip_top1:.4f}  top-5 {result.clip_top5:.4f}")
+    print(f"  video top-1 {result.video_top1:.4f}  top-5 {result.video_top5:.4f}")
+    if out is not None:
+        print(f"  per-class accuracy, confusion matrix (CSV and PNG) in {out}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .engine.evaluate import load_for_inference, predict_video
+    from .engine.predictor import Predictor
+
+    model, classes, settings = load_for_inference(args.checkpoint)
+    predictor = Predictor(model, precision=args.precision)
+    for video in args.videos:
+        top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top)
+        if args.json:
+            print(json.dumps({"video": video, "top": [{"class": c, "probability": p} for c, p in top]}))
+        else:
+            print(video)
+            for name, p in top:
+                print(f"  {p:7.2%}  {name}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -197,6 +278,52 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of videos whose audio tone encodes the class (default 0: uninformative)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a model: a YAML config and/or quick flags, dotted overrides",
+                       description="videozoo train [CONFIG.yaml] [KEY=VALUE ...] [flags]; e.g. "
+                                   "videozoo train configs/r2plus1d_18_synth.yaml optim.lr=0.05, or "
+                                   "videozoo train --model r2plus1d_18 --data train.csv --val val.csv --epochs 10 "
+                                   "--out runs/x")
+    p.add_argument("settings", nargs="*", help="a YAML config file and/or dotted overrides like optim.lr=0.05")
+    p.add_argument("--model")
+    p.add_argument("--data", help="training list (CSV, Kinetics CSV) or a folder per class")
+    p.add_argument("--val", help="validation list")
+    p.add_argument("--classes", help="classes.txt fixing the class order")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--finetune", metavar="CKPT", help="start from this checkpoint's backbone with a new head")
+    p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train the head only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="clip and video accuracy (N clips × M crops), per class, confusion matrix")
+    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or a run folder (its best)")
+    p.add_argument("--data", required=True, help="a CSV, Kinetics CSV or folder per class")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
+    p.add_argument("--root")
+    p.add_argument("--splits-dir")
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--clips", type=int, default=10, help="uniformly spaced clips per video (papers: 10)")
+    p.add_argument("--crops", type=int, default=3, choices=[1, 3, 5, 10], help="views per clip (papers: 3)")
+    p.add_argument("--batch-size", type=int, default=4, help="videos per batch")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.csv/png "
+                                 "(default: RUN_DIR/eval_<data> when --checkpoint is a run folder)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="top classes of videos, with probabilities")
+    p.add_argument("videos", nargs="+")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--clips", type=int, default=3)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="the demo that `make demo` runs")
     p.set_defaults(func=cmd_demo)

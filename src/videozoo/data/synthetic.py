@@ -1,7 +1,7 @@
 """A synthetic action data set whose classes only motion tells apart.
 
-Each video shows a striped, randomly coloured rectangle over a random smooth
-background. The class is how the rectangle moves: its direction, its speed,
+Each video shows a few striped, randomly coloured rectangles over a random
+smooth background. The class is how they all move: its direction, its speed,
 its sense of rotation, whether it grows or shrinks. Every motion wraps
 around (the frame is a torus, the scale a sawtooth), and the starting
 position, angle and scale are uniform, so any single frame, and the set of
@@ -28,16 +28,16 @@ from .encode import write_video
 
 # name: (vx, vy in frame widths per frame, angular velocity in rad per frame, log-scale change per frame)
 MOTIONS: dict[str, tuple[float, float, float, float]] = {
-    "right": (0.05, 0, 0, 0),
-    "left": (-0.05, 0, 0, 0),
-    "down": (0, 0.05, 0, 0),
-    "up": (0, -0.05, 0, 0),
-    "clockwise": (0, 0, 0.15, 0),
-    "counterclockwise": (0, 0, -0.15, 0),
-    "grow": (0, 0, 0, 0.05),
-    "shrink": (0, 0, 0, -0.05),
-    "right_fast": (0.12, 0, 0, 0),
-    "left_fast": (-0.12, 0, 0, 0),
+    "right": (0.06, 0, 0, 0),
+    "left": (-0.06, 0, 0, 0),
+    "down": (0, 0.06, 0, 0),
+    "up": (0, -0.06, 0, 0),
+    "clockwise": (0, 0, 0.2, 0),
+    "counterclockwise": (0, 0, -0.2, 0),
+    "grow": (0, 0, 0, 0.08),
+    "shrink": (0, 0, 0, -0.08),
+    "right_fast": (0.15, 0, 0, 0),
+    "left_fast": (-0.15, 0, 0, 0),
 }
 SCALE_RANGE = (0.6, 1.5)  # the sawtooth of grow / shrink wraps within this range
 
@@ -80,32 +80,37 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return cols
 
 
-def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """uint8 ``(frames, size, size, 3)`` of one video of class ``motion``."""
+def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator, objects: int = 3) -> np.ndarray:
+    """uint8 ``(frames, size, size, 3)`` of one video of class ``motion``: ``objects`` striped rectangles,
+    each placed, turned, sized and coloured at random, all moving the class's way."""
     vx, vy, spin, growth = MOTIONS[motion]
     speed = rng.uniform(0.8, 1.2)
     background = _background(rng, size)
-    colors = rng.uniform(0, 255, (2, 3))
-    half_w, half_h = size * rng.uniform(0.12, 0.2), size * rng.uniform(0.08, 0.14)
-    stripe = size * rng.uniform(0.04, 0.07)
-    cx, cy = rng.uniform(0, size, 2)
-    angle = rng.uniform(0, 2 * math.pi)
     lo, hi = np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1])
-    log_scale = rng.uniform(lo, hi)
+    shapes = [
+        {"colors": rng.uniform(0, 255, (2, 3)), "half": size * rng.uniform((0.1, 0.06), (0.16, 0.1)),
+         "stripe": size * rng.uniform(0.04, 0.06), "centre": rng.uniform(0, size, 2),
+         "angle": rng.uniform(0, 2 * math.pi), "log_scale": rng.uniform(lo, hi)}
+        for _ in range(objects)
+    ]
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     out = np.empty((frames, size, size, 3), np.uint8)
     for t in range(frames):
-        x0 = (cx + t * vx * speed * size) % size
-        y0 = (cy + t * vy * speed * size) % size
-        theta = angle + t * spin * speed
-        scale = math.exp(lo + (log_scale - lo + t * growth * speed) % (hi - lo))
-        dx = (xs - x0 + size / 2) % size - size / 2  # distances on the torus
-        dy = (ys - y0 + size / 2) % size - size / 2
-        u = (math.cos(theta) * dx + math.sin(theta) * dy) / scale
-        v = (-math.sin(theta) * dx + math.cos(theta) * dy) / scale
-        inside = (np.abs(u) < half_w) & (np.abs(v) < half_h)
-        band = (np.floor((u + half_w) / stripe).astype(int) % 2)[..., None]
-        frame = np.where(inside[..., None], np.where(band == 0, colors[0], colors[1]), background)
+        frame = background.copy()
+        for shape in shapes:
+            x0 = (shape["centre"][0] + t * vx * speed * size) % size
+            y0 = (shape["centre"][1] + t * vy * speed * size) % size
+            theta = shape["angle"] + t * spin * speed
+            scale = math.exp(lo + (shape["log_scale"] - lo + t * growth * speed) % (hi - lo))
+            dx = (xs - x0 + size / 2) % size - size / 2  # distances on the torus
+            dy = (ys - y0 + size / 2) % size - size / 2
+            u = (math.cos(theta) * dx + math.sin(theta) * dy) / scale
+            v = (-math.sin(theta) * dx + math.cos(theta) * dy) / scale
+            half_w, half_h = shape["half"]
+            inside = (np.abs(u) < half_w) & (np.abs(v) < half_h)
+            band = (np.floor((u + half_w) / shape["stripe"]).astype(int) % 2)[..., None]
+            stripes = np.where(band == 0, shape["colors"][0], shape["colors"][1])
+            frame = np.where(inside[..., None], stripes, frame)
         frame = frame + rng.normal(0, 6, frame.shape)
         out[t] = np.clip(frame, 0, 255).astype(np.uint8)
     return out

@@ -152,3 +152,63 @@ def load_state_checked(model: nn.Module, state: Mapping[str, torch.Tensor], *, s
         what = f"{source} (a {source_arch} checkpoint)" if source_arch and source_arch != arch else source
         raise CheckpointError(f"{what} does not fit {arch}: {problem}")
     model.load_state_dict(state, strict=True)
+
+
+# -- training state: optimizer, scheduler, RNG, epoch, alongside the model -----------------------------
+
+def pack_tree(tree, prefix: str) -> tuple[dict[str, torch.Tensor], object]:
+    """Split a nested state (dicts, lists, tensors, numbers) into named tensors and a JSON-able skeleton."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(node, path: str):
+        if isinstance(node, torch.Tensor):
+            tensors[path] = node
+            return {"__tensor__": path}
+        if isinstance(node, dict):
+            return {"__dict__": [[walk(k, f"{path}/k{i}"), walk(v, f"{path}/{i}")]
+                                 for i, (k, v) in enumerate(node.items())]}
+        if isinstance(node, (list, tuple)):
+            return {"__list__": [walk(v, f"{path}/{i}") for i, v in enumerate(node)],
+                    "tuple": isinstance(node, tuple)}
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        raise CheckpointError(f"cannot store a {type(node).__name__} in a checkpoint ({path})")
+
+    return tensors, walk(tree, prefix)
+
+
+def unpack_tree(skeleton, tensors: Mapping[str, torch.Tensor]):
+    if isinstance(skeleton, dict) and "__tensor__" in skeleton:
+        return tensors[skeleton["__tensor__"]]
+    if isinstance(skeleton, dict) and "__dict__" in skeleton:
+        return {unpack_tree(k, tensors): unpack_tree(v, tensors) for k, v in skeleton["__dict__"]}
+    if isinstance(skeleton, dict) and "__list__" in skeleton:
+        items = [unpack_tree(v, tensors) for v in skeleton["__list__"]]
+        return tuple(items) if skeleton.get("tuple") else items
+    return skeleton
+
+
+def save_training_checkpoint(path: str | os.PathLike, model: nn.Module, *, states: Mapping[str, object],
+                             classes: list[str] | None = None, info: Mapping[str, object] | None = None,
+                             metadata: Mapping[str, str] | None = None) -> Path:
+    """A model checkpoint (loadable by :func:`load_model`) that also holds ``states`` (optimizer,
+    scheduler, RNG … each a nested state dict), JSON ``info`` (epoch, metrics) and extra ``metadata``."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeletons = {}
+    for name, state in states.items():
+        t, skeletons[name] = pack_tree(state, f"state/{name}")
+        tensors.update(t)
+    meta = {**(metadata or {}), "training_states": json.dumps(skeletons),
+            "training_info": json.dumps(dict(info or {}))}
+    return save_model(model, path, classes=classes, metadata=meta, tensors=tensors)
+
+
+def read_training_checkpoint(path: str | os.PathLike) -> tuple[dict, dict, dict[str, str]]:
+    """``(states, info, metadata)`` of a training checkpoint; ``states`` maps names to nested state dicts."""
+    tensors, metadata = read_checkpoint(path)
+    if "training_states" not in metadata:
+        raise CheckpointError(f"{path} holds a model but no training state (optimizer, epoch); "
+                              "to start a new run from its weights use --finetune")
+    skeletons = json.loads(metadata["training_states"])
+    states = {name: unpack_tree(s, tensors) for name, s in skeletons.items()}
+    return states, json.loads(metadata.get("training_info", "{}")), metadata

@@ -1,0 +1,108 @@
+"""How a model sees its data: clip length, crop and normalisation, from a config or a checkpoint.
+
+The settings travel inside every checkpoint (``data_settings`` metadata),
+so ``videozoo eval`` and ``videozoo predict`` feed a trained model exactly
+what it was trained on without being told.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..data.datasets import VideoItem, open_reader
+from ..data.decode import VideoError
+from ..data.sampling import ClipSampling
+from ..data.transforms import TransformConfig, transform_config_for
+from ..models.registry import get_entry
+from .config import ConfigError, DataConfig
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    family: str
+    num_frames: int
+    stride: int
+    fps: float | None
+    crop: int
+    resize: int | None
+    resize_hw: tuple[int, int] | None
+    scale_jitter: tuple[int, int] | None
+    flip: bool
+    normalization: str
+
+    @property
+    def sampling(self) -> ClipSampling:
+        return ClipSampling(self.num_frames, self.stride, self.fps)
+
+    def transform(self, test_crops: int = 1) -> TransformConfig:
+        return transform_config_for(self.family, self.crop, resize=self.resize, resize_hw=self.resize_hw,
+                                    scale_jitter=self.scale_jitter, flip=self.flip,
+                                    normalization=self.normalization, test_crops=test_crops)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> InputSettings:
+        d = json.loads(text)
+        for key in ("resize_hw", "scale_jitter"):
+            d[key] = tuple(d[key]) if d.get(key) else None
+        return cls(**d)
+
+
+def _short_side(items: Sequence[VideoItem]) -> int | None:
+    """The shorter side of the first readable video among the first few."""
+    for item in items[:8]:
+        try:
+            with open_reader(item.path) as video:
+                return min(video.width, video.height)
+        except VideoError:
+            continue
+    return None
+
+
+def resolve_inputs(data: DataConfig, model_name: str, items: Sequence[VideoItem]) -> InputSettings:
+    """Fill the unset parts of ``data`` from the model (its default crop, its family's normalisation).
+
+    With no crop given, a model takes its default crop, or less for videos smaller than that (the crop then
+    fits inside the video: a newcomer's small clips are not blown up 4×). C3D's fully connected layers fix
+    its input at 112×112.
+    """
+    entry = get_entry(model_name)
+    crop = data.crop
+    if crop is None:
+        crop = entry.default_clip[1]
+        short = _short_side(items)
+        if entry.family != "c3d" and short is not None and short * 7 // 8 < crop:
+            crop = max(16, (short * 7 // 8) // 8 * 8)
+    family_default = transform_config_for(entry.family, crop)
+    return InputSettings(
+        family=entry.family, num_frames=data.num_frames, stride=data.stride, fps=data.fps, crop=crop,
+        resize=data.resize, resize_hw=tuple(data.resize_hw) if data.resize_hw else family_default.resize_hw,
+        scale_jitter=tuple(data.scale_jitter) if data.scale_jitter else None, flip=data.flip,
+        normalization=data.normalization or family_default.normalization,
+    )
+
+
+def check_model_accepts(model: torch.nn.Module, settings: InputSettings) -> None:
+    """Fail before training when the clip does not fit the network (too short, too small, fixed size)."""
+    x = torch.empty(1, getattr(model, "in_channels", 3), settings.num_frames, settings.crop, settings.crop,
+                    device="meta")
+    try:
+        model.check_input(x)
+    except ValueError as e:
+        hint = ""
+        if "T ≥" in str(e):
+            hint = " (raise data.num_frames)"
+        elif "H ≥" in str(e):
+            hint = " (raise data.crop, or for Inception models set model.overrides.head_pool=global)"
+        raise ConfigError(f"the clips do not fit the model: {e}{hint}") from None
+
+
+def settings_from_metadata(metadata: Mapping[str, str]) -> InputSettings | None:
+    text = metadata.get("data_settings")
+    return InputSettings.from_json(text) if text else None

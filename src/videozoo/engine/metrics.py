@@ -1,0 +1,91 @@
+"""Accuracy, confusion matrices and the plots of a run."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def topk_correct(logits_or_probs: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Per row: is the label among the ``k`` best scores (k capped at the class count)."""
+    k = min(k, logits_or_probs.shape[1])
+    return (logits_or_probs.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+
+
+def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_classes: int) -> np.ndarray:
+    """``m[i, j]``: videos of class i predicted as j."""
+    m = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(m, (np.asarray(labels, int), np.asarray(predictions, int)), 1)
+    return m
+
+
+def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
+    totals = matrix.sum(1)
+    return np.divide(np.diag(matrix), totals, out=np.full(len(matrix), np.nan), where=totals > 0)
+
+
+def write_confusion_csv(path: Path, matrix: np.ndarray, classes: Sequence[str]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true \\ predicted", *classes])
+        for name, row in zip(classes, matrix, strict=True):
+            writer.writerow([name, *row.tolist()])
+    return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str]) -> Path:
+    plt = _pyplot()
+    n = len(classes)
+    size = min(4 + 0.35 * n, 24)
+    fig, ax = plt.subplots(figsize=(size, size))
+    normalised = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    if n <= 60:
+        ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion (rows normalised)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(path: Path, rows: Sequence[dict], title: str = "") -> Path:
+    """Loss and top-1 per epoch, training and validation, side by side."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("train_loss", "train"), ("val_loss", "val")):
+        values = [r.get(key) for r in rows]
+        if any(v is not None and v == v for v in values):
+            left.plot(epochs, values, marker="o", label=label)
+    for key, label in (("train_top1", "train"), ("val_top1", "val (clip)")):
+        values = [r.get(key) for r in rows]
+        if any(v is not None and v == v for v in values):
+            right.plot(epochs, values, marker="o", label=label)
+    left.set(xlabel="epoch", ylabel="loss", title="loss")
+    right.set(xlabel="epoch", ylabel="top-1", title="accuracy", ylim=(0, 1))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

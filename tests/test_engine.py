@@ -1,0 +1,167 @@
+"""The engine: config checks, training, resume, NaN stop, eval, predict, fine-tuning."""
+
+import json
+
+import pytest
+import torch
+
+import videozoo
+from videozoo.cli import main
+from videozoo.data import SynthConfig, make_synthetic_dataset
+from videozoo.engine import trainer as trainer_mod
+from videozoo.engine.checkpoint import read_checkpoint, read_training_checkpoint
+from videozoo.engine.config import ConfigError, load_config
+from videozoo.engine.trainer import TrainingDiverged, train
+
+TINY = ["model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
+        "train.batch_size=4", "train.progress=false", "optim.warmup_epochs=0"]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    make_synthetic_dataset(root, SynthConfig(classes=3, per_class=4, val_per_class=2, frames=12, size=32))
+    return root
+
+
+def config(synth, out, *extra):
+    return load_config(None, [f"data.train={synth / 'train.csv'}", f"data.val={synth / 'val.csv'}", f"out={out}",
+                              "model.name=r2plus1d_18", "train.epochs=3", *TINY, *extra])
+
+
+def test_run_folder(synth, tmp_path):
+    result = train(config(synth, tmp_path / "run"))
+    out = tmp_path / "run"
+    for name in ("config.yaml", "classes.txt", "metrics.csv", "curves.png", "last.safetensors", "best.safetensors"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").iterdir())
+    assert (out / "classes.txt").read_text().split() == ["down", "left", "right"]  # names, sorted
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 3
+    assert result.epochs_done == 3 and result.best_epoch is not None
+    states, info, meta = read_training_checkpoint(out / "last.safetensors")
+    assert info["epoch"] == 2 and {"optimizer", "scheduler", "rng"} <= set(states)
+    assert json.loads(meta["data_settings"])["crop"] == 32
+    model = videozoo.load_model(out / "best.safetensors")  # a training checkpoint is a model checkpoint too
+    assert model.classes == ["down", "left", "right"]
+    saved = load_config(out / "config.yaml")
+    assert saved.model.overrides == {"base_width": 8} and saved.data.num_frames == 4
+
+
+def test_resume_gives_the_same_weights(synth, tmp_path, monkeypatch):
+    """Kill a run after epoch 2 of 3, resume it: the final weights equal those of an uninterrupted run."""
+    whole = tmp_path / "whole"
+    train(config(synth, whole, "data.num_workers=2"))
+
+    killed = tmp_path / "killed"
+    original = trainer_mod.Trainer.end_epoch
+
+    def end_epoch_then_die(self, epoch, row):
+        original(self, epoch, row)
+        if epoch == 1:
+            raise KeyboardInterrupt  # as if killed right after the epoch-2 checkpoint
+
+    monkeypatch.setattr(trainer_mod.Trainer, "end_epoch", end_epoch_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(synth, killed, "data.num_workers=2"))
+    monkeypatch.setattr(trainer_mod.Trainer, "end_epoch", original)
+    assert read_training_checkpoint(killed / "last.safetensors")[1]["epoch"] == 1
+    result = train(config(synth, killed, "data.num_workers=2"), resume=True)
+    assert result.epochs_done == 3
+    a, _ = read_checkpoint(whole / "last.safetensors")
+    b, _ = read_checkpoint(killed / "last.safetensors")
+    model_keys = [k for k in a if k.startswith("model.")]
+    assert model_keys and all(torch.equal(a[k], b[k]) for k in model_keys)
+    assert (whole / "metrics.csv").read_text().count("\n") == (killed / "metrics.csv").read_text().count("\n")
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
+    out = tmp_path / "nan"
+    calls = {"n": 0}
+    real = torch.nn.functional.cross_entropy
+
+    def poisoned(logits, y, **kw):
+        calls["n"] += 1
+        loss = real(logits, y, **kw)
+        return loss * float("nan") if calls["n"] > 4 else loss  # epoch 1 has 3 batches: NaN in epoch 2
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2.*last good epoch \(1\)"):
+        train(config(synth, out, "data.val=null"))
+    assert read_training_checkpoint(out / "last.safetensors")[1]["epoch"] == 0
+
+
+@pytest.mark.parametrize("override,match", [
+    ("optim.lrr=0.1", "optim.lrr"),
+    ("train.epochs=many", "train.epochs"),
+    ("data.train=/no/such.csv", "file not found: /no/such.csv"),
+    ("optim.schedule=wavy", "optim.schedule"),
+    ("model.name=r2plus1d18", "did you mean r2plus1d_18"),
+    ("train.batch_size=0", "train.batch_size"),
+])
+def test_bad_configs_fail_before_training(synth, tmp_path, override, match):
+    with pytest.raises((ConfigError, ValueError), match=match):
+        train(config(synth, tmp_path / "bad", override))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_bad_yaml_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  name: r3d_18\ntrain: [1, 2\n")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_clip_that_does_not_fit_fails_before_training(synth, tmp_path):
+    with pytest.raises(ConfigError, match=r"clips do not fit the model.*T ≥ 16"):
+        train(config(synth, tmp_path / "p3d", "model.name=p3d_63", "data.num_frames=8"))
+
+
+def test_eval_predict_and_finetune_from_the_cli(synth, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "r2plus1d_18", "--data", str(synth / "train.csv"), "--val",
+                 str(synth / "val.csv"), "--epochs", "1", "--out", str(run), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run), "--data", str(synth / "val.csv"), "--clips", "2", "--crops", "3",
+                 "--workers", "0", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"clip_top1", "clip_top5", "video_top1", "video_top5", "num_videos", "num_skipped"} <= set(metrics)
+    assert metrics["num_videos"] == 6 and metrics["num_clips"] == 6 * 2 * 3 and metrics["num_skipped"] == 0
+    assert all(0 <= metrics[k] <= 1 for k in ("clip_top1", "video_top1", "video_top5"))
+    assert metrics["video_top5"] == 1.0  # 3 classes: the true one is always among the top 5
+    for name in ("metrics.json", "per_class.csv", "confusion.csv", "confusion.png"):
+        assert (run / "eval_val" / name).is_file()
+
+    video = synth / "videos" / "left" / "left_0004.mp4"
+    assert main(["predict", str(video), "--checkpoint", str(run / "best.safetensors"), "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["top"]
+    assert [t["class"] for t in top] and sorted(t["class"] for t in top) == ["down", "left", "right"]
+    assert abs(sum(t["probability"] for t in top) - 1) < 1e-4
+
+    # Fine-tune on a 2-class subset with a frozen backbone: a new head, the backbone unchanged.
+    (tmp_path / "two.csv").write_text("".join(line for line in (synth / "train.csv").read_text().splitlines(True)
+                                              if "down" not in line).replace("videos/", f"{synth}/videos/"))
+    tuned = tmp_path / "tuned"
+    assert main(["train", "--model", "r2plus1d_18", "--data", str(tmp_path / "two.csv"), "--epochs", "1",
+                 "--out", str(tuned), "--finetune", str(run / "best.safetensors"), "--freeze-backbone", *TINY]) == 0
+    before, after = videozoo.load_model(run / "best.safetensors"), videozoo.load_model(tuned / "last.safetensors")
+    assert after.num_classes == 2
+    b, a = before.state_dict(), after.state_dict()
+    assert all(torch.equal(b[k], a[k]) for k in b if not k.startswith("head."))
+
+
+def test_finetune_refuses_another_architecture(synth, tmp_path):
+    run = tmp_path / "r3d"
+    train(config(synth, run, "model.name=r3d_18", "train.epochs=1"))
+    with pytest.raises(ConfigError, match="is a r3d_18 checkpoint, the model is r2plus1d_18"):
+        train(config(synth, tmp_path / "ft", f"train.finetune={run / 'last.safetensors'}"))
+
+
+def test_broken_videos_are_skipped_and_counted(synth, tmp_path):
+    listing = tmp_path / "with_broken.csv"
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    listing.write_text((synth / "train.csv").read_text().replace("videos/", f"{synth}/videos/")
+                       + f"{tmp_path / 'broken.mp4'},right\n{tmp_path / 'gone.mp4'},left\n")
+    result = train(config(synth, tmp_path / "run", f"data.train={listing}", "train.epochs=1"))
+    assert result.skipped == 2
