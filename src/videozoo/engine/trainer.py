@@ -33,6 +33,7 @@ from ..data.datasets import SkipLog, VideoDataset, collate_videos, load_items, r
 from ..engine.predictor import autocast_dtype, resolve_precision
 from ..models.registry import create_model, get_entry
 from . import distributed as dist_utils
+from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
 from .checkpoint import (
     checkpoint_classes,
     load_state_checked,
@@ -155,6 +156,10 @@ class Trainer:
                 p.requires_grad_(id(p) in head)
         if cfg.train.sync_bn and self.dist.enabled:
             self.model = dist_utils.convert_sync_batchnorm(self.model, self.device.type)
+        self.fp32_weight_grads = (self.device.type == "cpu" and self.precision == "bf16"
+                                  and not bf16_weight_grads_ok())
+        if self.fp32_weight_grads:  # oneDNN's AMX bf16 weight gradients are wrong here (see bf16_guard)
+            fp32_weight_grads(self.model)
         memory_format = torch.channels_last_3d if cfg.train.channels_last else torch.contiguous_format
         self.memory_format = memory_format
         self.model.to(self.device, memory_format=memory_format)
@@ -239,6 +244,9 @@ class Trainer:
             log.info("training %s on %d videos (%d classes) for %d epochs, %s on %s; run folder %s",
                      cfg.model.name, len(self.train_items), len(self.classes), cfg.train.epochs, self.precision,
                      self.device, self.out)
+            if self.fp32_weight_grads:
+                log.info("this CPU's bf16 convolution weight gradients are wrong (a oneDNN AMX bug); "
+                         "computing them in fp32")
         try:
             for epoch in range(self.start_epoch, cfg.train.epochs):
                 row = self.train_epoch(epoch)
