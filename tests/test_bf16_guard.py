@@ -18,7 +18,7 @@ def test_patched_conv_keeps_state_and_forward():
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     with torch.autocast("cpu", torch.bfloat16):
         after = model(x).float()
-    torch.testing.assert_close(after, before)
+    torch.testing.assert_close(after, before, rtol=2e-2, atol=1e-2)  # bf16: the bias is added after rounding
     torch.testing.assert_close(model(x), model(x))  # outside autocast: the plain conv
 
 
