@@ -141,6 +141,9 @@ class Trainer:
             self.val_items, _ = load_items(d.train, fmt=d.format, root=d.root, classes=self.classes,
                                            splits_dir=d.splits_dir, split=d.split, subset="test")
         self.inputs: InputSettings = resolve_inputs(d, cfg.model.name, self.train_items)
+        # config.yaml records what the run used, not what was left to defaults.
+        d.crop, d.normalization = self.inputs.crop, self.inputs.normalization
+        d.resize_hw = list(self.inputs.resize_hw) if self.inputs.resize_hw else None
 
         overrides = dict(cfg.model.overrides)
         if (cfg.train.zero_init_residual and not cfg.train.finetune and "zero_init_residual" not in overrides
