@@ -54,6 +54,9 @@ def test_training_run_matches_one_process(tmp_path):
     run(torchrun("-m", "videozoo.cli", "train", *common, "--batch-size", "4", "--out", str(tmp_path / "two")))
     a, _ = read_checkpoint(tmp_path / "one" / "last.safetensors")
     b, _ = read_checkpoint(tmp_path / "two" / "last.safetensors")
-    for key, value in a.items():
-        if key.startswith("model.") and value.is_floating_point() and value.norm() > 0:
-            assert_same(b[key], value, key, 1e-3)
+    keys = [k for k, v in a.items() if k.startswith("model.") and v.is_floating_point()]
+    # Four SGD steps carry float32 summation-order noise along; small tensors (BN biases near zero) show it
+    # most in relative terms, so compare the whole model, and each tensor in absolute terms.
+    assert_same(torch.cat([b[k].flatten() for k in keys]), torch.cat([a[k].flatten() for k in keys]), "model", 1e-4)
+    for key in keys:
+        assert (b[key] - a[key]).abs().max().item() < 1e-3, key

@@ -207,6 +207,62 @@ def cmd_predict(args: argparse.Namespace) -> None:
                 print(f"  {p:7.2%}  {name}")
 
 
+def cmd_extract(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .data.datasets import VideoDataset, load_items
+    from .engine.evaluate import load_for_inference
+    from .engine.features import extract_features, finish_parts
+    from .engine.inputs import resolve_inputs
+    from .models.registry import create_model
+
+    if (args.checkpoint is None) == (args.model is None):
+        raise UsageError("give --checkpoint CKPT_OR_RUN_DIR or --model NAME (random weights)")
+    classes = None
+    if args.checkpoint:
+        model, classes, settings = load_for_inference(args.checkpoint)
+    items, found = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
+                              split=args.split, subset=args.subset)
+    if args.model:
+        from .engine.config import DataConfig
+
+        model = create_model(args.model)
+        t, h, _ = model_entry_clip(args.model)
+        settings = resolve_inputs(DataConfig(num_frames=args.frames or t, crop=args.crop or h), args.model, items)
+    dataset = VideoDataset(items, classes or found, settings.sampling, settings.transform(args.crops), train=False,
+                           num_clips=args.clips)
+    out = Path(args.out)
+    parts = out.with_name(out.name + ".parts")
+    feats = extract_features(model, dataset, args.layer, average=args.average, l2=args.l2,
+                             batch_size=args.batch_size, num_workers=args.workers, precision=args.precision,
+                             parts=parts, progress=not args.quiet)
+    feats.save(out)
+    finish_parts(parts)
+    skipped = len(feats.info["skipped"])
+    print(f"wrote {out} ({len(feats)} rows × {feats.features.shape[1]} of {args.layer}, "
+          f"{feats.info['num_videos']} videos, {skipped} unreadable skipped) and its index {out.with_suffix('.csv')}")
+
+
+def model_entry_clip(name: str) -> tuple[int, int, int]:
+    from .models.registry import get_entry
+
+    return get_entry(name).default_clip
+
+
+def cmd_linear_eval(args: argparse.Namespace) -> None:
+    from .engine.features import Features
+    from .engine.linear import linear_eval
+
+    result = linear_eval(Features.load(args.train), Features.load(args.test), classifier=args.classifier,
+                         pca=args.pca, C=args.C)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return
+    what = f"{result.classifier} on {result.dims} dims" + (" (PCA)" if result.pca else "")
+    print(f"{what}: clip top-1 {result.clip_top1:.4f}, video top-1 {result.video_top1:.4f} "
+          f"({result.num_test_videos} test videos, {result.num_train} training rows)")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -324,6 +380,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("extract", help="per-clip features of a layer, to a .npz (+ index CSV); resumable")
+    p.add_argument("--checkpoint", help="a checkpoint or run folder")
+    p.add_argument("--model", help="or a zoo model with random weights")
+    p.add_argument("--data", required=True)
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
+    p.add_argument("--root")
+    p.add_argument("--splits-dir")
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--subset", default="test", choices=["train", "test"])
+    p.add_argument("--layer", default="pooled",
+                   help="pooled (forward_features), fc6 / fc7 / pool5 (C3D), or any module name, e.g. layer3")
+    p.add_argument("--clips", type=int, default=10, help="uniformly spaced clips per video")
+    p.add_argument("--crops", type=int, default=1, choices=[1, 3, 5, 10], help="views averaged per clip")
+    p.add_argument("--frames", type=int, help="with --model: clip length (default: the model's)")
+    p.add_argument("--crop", type=int, help="with --model: crop size (default: the model's)")
+    p.add_argument("--average", action="store_true", help="one row per video: the mean of its clips")
+    p.add_argument("--l2", action="store_true", help="L2-normalise every row")
+    p.add_argument("--batch-size", type=int, default=4, help="videos per batch")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="fp32: the unchanged model, features equal a plain forward pass exactly")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("linear-eval", help="a linear SVM (or logistic regression) on extracted features")
+    p.add_argument("train", help="training features (.npz from videozoo extract)")
+    p.add_argument("test", help="test features")
+    p.add_argument("--classifier", default="svm", choices=["svm", "logistic"])
+    p.add_argument("--pca", type=int, help="project to this many dimensions first")
+    p.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_linear_eval)
 
     p = sub.add_parser("demo", help="the demo that `make demo` runs")
     p.set_defaults(func=cmd_demo)

@@ -71,6 +71,8 @@ class C3DSpec:
 class C3D(nn.Module):
     """Input ``(B, in_channels, 16, 112, 112)`` (or the clip the spec names); logits ``(B, num_classes)``."""
 
+    feature_layers = FEATURE_LAYERS
+
     def __init__(self, spec: C3DSpec, num_classes: int = 487, name: str = "c3d") -> None:
         super().__init__()
         self.spec = spec
