@@ -7,8 +7,16 @@
 
 from .api import create_model
 from .engine.checkpoint import load_model, save_model
+from .engine.config import load_config
+from .engine.evaluate import evaluate
+from .engine.features import Features, extract_features
+from .engine.linear import linear_eval
 from .engine.predictor import Predictor
+from .engine.trainer import train
 from .models import list_models, model_card
 
 __version__ = "0.1.0"
-__all__ = ["Predictor", "create_model", "list_models", "load_model", "model_card", "save_model"]
+__all__ = [
+    "Features", "Predictor", "create_model", "evaluate", "extract_features", "linear_eval", "list_models",
+    "load_config", "load_model", "model_card", "save_model", "train",
+]
