@@ -16,7 +16,7 @@ def tiny(name: str, batch: int = 2, **kwargs):
         t, h, w = model.spec.clip
     else:
         t, h, w = (max(n, 4 if i == 0 else 32) for i, n in enumerate(model.min_size))
-    return model, torch.randn(batch, 3, t, h, w)
+    return model, torch.randn(batch, model.in_channels, t, h, w)
 
 
 @pytest.mark.parametrize("name", list_models())

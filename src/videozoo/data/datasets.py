@@ -33,6 +33,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from .audio import log_mel, read_audio
 from .decode import VideoError, VideoReader
+from .flow import FlowReader, check_flow_matches, flow_path
 from .frames import FrameFolderReader, is_frame_folder
 from .sampling import ClipSampling, clip_indices, random_start, sample_rng, uniform_starts
 from .transforms import Compose, TransformConfig, frames_to_clip
@@ -342,12 +343,18 @@ class VideoDataset(Dataset):
         seed: with the epoch and the index, fixes every random choice (see :meth:`set_epoch`).
         audio: an :class:`AudioConfig` to add ``"audio"`` and ``"has_audio"`` to every item.
         backend: ``"pyav"`` (default; installs with pip alone) or ``"torchcodec"`` (where installed).
+        modality: what ``"video"`` holds: ``"rgb"`` frames or ``"flow"`` (from ``flow_root``, see
+            :mod:`videozoo.data.flow`), transformed by ``transform`` either way.
+        flow_transform: with ``modality="rgb"``, also give ``"flow"`` clips (same frames, same crop) through this
+            transform (a :class:`TransformConfig` with ``normalization="flow"``).
+        flow_root, data_root: flow files mirror the videos' paths relative to ``data_root`` under ``flow_root``.
     """
 
     def __init__(self, items: Sequence[VideoItem], classes: Sequence[str], sampling: ClipSampling | None = None,
                  transform: TransformConfig | Compose | None = None, *, train: bool = True, num_clips: int = 1,
                  seed: int = 0, audio: AudioConfig | None = None, frames_fps: float = 30.0,
-                 backend: str = "pyav") -> None:
+                 backend: str = "pyav", modality: str = "rgb", flow_transform: TransformConfig | None = None,
+                 flow_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None) -> None:
         self.items = list(items)
         self.classes = list(classes)
         self.sampling = sampling or ClipSampling()
@@ -362,6 +369,16 @@ class VideoDataset(Dataset):
         if backend not in BACKENDS:
             raise DataError(f"unknown video backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         self.backend = backend
+        if modality not in ("rgb", "flow"):
+            raise DataError(f"unknown modality {modality!r}; expected rgb or flow")
+        self.modality = modality
+        self.flow_transform = None
+        if flow_transform is not None:
+            self.flow_transform = flow_transform.train() if train else flow_transform.eval()
+        if (modality == "flow" or flow_transform is not None) and flow_root is None:
+            raise DataError("optical flow needs flow_root: the folder `videozoo flow` wrote")
+        self.flow_root = Path(flow_root) if flow_root is not None else None
+        self.data_root = Path(data_root) if data_root is not None else _common_root(self.items)
         for item in self.items:
             if not 0 <= item.label < len(self.classes):
                 raise DataError(f"{item.path}: label {item.label} is out of range for {len(self.classes)} classes")
@@ -387,6 +404,7 @@ class VideoDataset(Dataset):
 
     def _load(self, index: int, item: VideoItem) -> dict:
         rng = sample_rng(self.seed, self.epoch, index)
+        flow = None
         with open_reader(item.path, frames_fps=self.frames_fps, backend=self.backend) as video:
             first, count = self._segment(video, item)
             fps = video.fps
@@ -395,15 +413,28 @@ class VideoDataset(Dataset):
             else:
                 starts = uniform_starts(count, self.sampling, self.num_clips, fps)
             clips_idx = [[first + i for i in clip_indices(s, count, self.sampling, fps)] for s in starts]
-            frames = video.get_frames([i for clip in clips_idx for i in clip])
+            indices = [i for clip in clips_idx for i in clip]
+            frames = video.get_frames(indices) if self.modality == "rgb" else None
             has_audio = getattr(video, "has_audio", False)
-        n = self.sampling.num_frames
-        clips = [self.transform(frames_to_clip(frames[k * n:(k + 1) * n]), rng) for k in range(len(starts))]
-        out = {"video": clips[0] if self.train else torch.cat(clips), "label": item.label, "index": index}
+            if self.modality == "flow" or self.flow_transform is not None:
+                with FlowReader(flow_path(item.path, self.data_root, self.flow_root)) as reader:
+                    check_flow_matches(video, reader)
+                    flow = reader.get_frames(indices)
+        out = {"video": self._clips(frames if frames is not None else flow, self.transform, index, len(starts)),
+               "label": item.label, "index": index}
+        if self.modality == "rgb" and self.flow_transform is not None:
+            out["flow"] = self._clips(flow, self.flow_transform, index, len(starts))
         if self.audio is not None:
             start_seconds = (first + starts[0]) / fps if fps else 0.0
             out["audio"], out["has_audio"] = self._audio(item, start_seconds, has_audio)
         return out
+
+    def _clips(self, frames: torch.Tensor, transform, index: int, num_clips: int) -> torch.Tensor:
+        """Transform each clip; every modality draws the same crop and flip (one seed per video and epoch)."""
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        n = self.sampling.num_frames
+        clips = [transform(frames_to_clip(frames[k * n:(k + 1) * n]), rng) for k in range(num_clips)]
+        return clips[0] if self.train else torch.cat(clips)
 
     @staticmethod
     def _segment(video, item: VideoItem) -> tuple[int, int]:
@@ -424,6 +455,12 @@ class VideoDataset(Dataset):
         mel = log_mel(wave, cfg.sample_rate, cfg.n_mels)[: cfg.frames]
         spec[0, : mel.shape[0]] = mel
         return spec, True
+
+
+def _common_root(items: Sequence[VideoItem]) -> Path | None:
+    if not items:
+        return None
+    return Path(os.path.commonpath([str(Path(i.path).parent) for i in items]))
 
 
 def collate_videos(batch: list[dict]) -> dict:

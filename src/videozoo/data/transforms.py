@@ -27,6 +27,8 @@ NORMALIZATION = {
     # C3D (Caffe): mean pixel subtraction on the 0-255 scale, no scaling (mmaction2's C3D setting).
     "c3d": ((104 / 255, 117 / 255, 128 / 255), (1 / 255, 1 / 255, 1 / 255)),
     "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    # Optical flow stored by videozoo.data.flow: 0…255 ↔ ±20 px, mapped to [-1, 1]; two channels (x, y).
+    "flow": ((0.5, 0.5), (0.5, 0.5)),
 }
 FAMILY_NORMALIZATION = {"residual": "kinetics", "inception": "kinetics", "c3d": "c3d"}
 
@@ -141,11 +143,19 @@ class MultiCrop:
 
 
 class RandomHorizontalFlip:
+    """Mirror the clip with probability ``p``; a two-channel (flow) clip also has its x component negated."""
+
     def __init__(self, p: float = 0.5) -> None:
         self.p = p
 
     def __call__(self, clip: Tensor, rng: np.random.Generator) -> Tensor:
-        return F.horizontal_flip(clip) if rng.random() < self.p else clip
+        if rng.random() >= self.p:
+            return clip
+        clip = F.horizontal_flip(clip)
+        if clip.shape[-3] == 2:  # quantised flow: x ↦ -x is q ↦ 255 - q
+            clip = clip.clone()
+            clip[..., 0, :, :] = (255 - clip[..., 0, :, :]) if clip.dtype == torch.uint8 else -clip[..., 0, :, :]
+        return clip
 
 
 class ToModelInput:
@@ -155,10 +165,14 @@ class ToModelInput:
         if preset not in NORMALIZATION:
             raise ValueError(f"unknown normalization {preset!r}; expected one of {', '.join(NORMALIZATION)}")
         mean, std = NORMALIZATION[preset]
-        self.mean = torch.tensor(mean).view(3, 1, 1)
-        self.std = torch.tensor(std).view(3, 1, 1)
+        self.preset = preset
+        self.mean = torch.tensor(mean).view(-1, 1, 1)
+        self.std = torch.tensor(std).view(-1, 1, 1)
 
     def __call__(self, clip: Tensor, rng: np.random.Generator | None = None) -> Tensor:
+        if clip.shape[-3] != len(self.mean):
+            raise ValueError(f"normalization {self.preset!r} is for {len(self.mean)} channels; the clip has "
+                             f"{clip.shape[-3]} (optical flow takes normalization 'flow')")
         x = clip.float().div_(255) if clip.dtype == torch.uint8 else clip.float()
         x = (x - self.mean) / self.std
         return x.transpose(-4, -3).contiguous()

@@ -168,3 +168,20 @@ for depth, layers in P3D_DEPTHS.items():
                        temporal_strides=(1, 1, 1, 1), stride_on="conv1", temporal_pool_after=(0, 1, 2),
                        dropout=0.5),
             CLIP_P3D, "p3d", f"P3D-{depth}: {what} in res2–res4, 2D res5", *reported)
+
+# --- Audio: 2D ResNets over log-Mel spectrograms (G-Blend's audio backbones) --------------------------
+
+def build_audio(spec: ResNetSpec, num_classes: int, name: str):
+    from .audio import AudioResNet
+
+    return AudioResNet(spec, num_classes, name)
+
+
+POOL_2D = ((1, 3, 3), (1, 2, 2), (0, 1, 1))  # ResNet's 3×3 max-pool, stride 2
+for depth, block in ((18, "basic"), (50, "bottleneck")):
+    register(ModelEntry(
+        f"audio_resnet_{depth}", "audio",
+        ResNetSpec(block, DEPTHS[depth], ("2d",) * 4, stem_kind="2d", stem_pool=POOL_2D, in_channels=1,
+                   stride_on="conv2"),
+        build_audio, (1, 100, 40), "gblend",
+        f"Audio ResNet-{depth}: a 2D ResNet over 100×40 log-Mel spectrograms (input (B, 1, 100, 40))"))

@@ -1,0 +1,112 @@
+"""Late fusion of modalities (G-Blend paper): one backbone per modality, a head on each, and a fused head.
+
+::
+
+    rgb   (B, 3, T, H, W) ─► backbone ─► feature (B, D_rgb) ──► head_rgb ──► logits
+    audio (B, 1, 100, 40) ─► backbone ─► feature (B, D_a)   ──► head_audio ► logits
+    flow  (B, 2, T, H, W) ─► backbone ─► feature (B, D_f)   ──► head_flow ─► logits
+                                         concat (B, ΣD) ─► FC ─► ReLU ─► FC ─► ReLU ─► FC ─► fused logits
+
+``forward`` takes a dict of modality tensors and returns a dict of logits,
+one per modality and ``"fused"``; :mod:`videozoo.engine.gblend` weighs their
+losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor, nn
+
+from .layers import init_linear
+
+FUSED = "fused"
+
+
+@dataclass(frozen=True)
+class MultiModalSpec:
+    """``backbones``: modality → zoo model name; ``backbone_overrides``: modality → create_model overrides;
+    ``fusion_hidden``: width of the fused head's two hidden layers (0: a single linear layer)."""
+
+    backbones: dict = field(default_factory=lambda: {"rgb": "r2plus1d_18", "audio": "audio_resnet_18"})
+    backbone_overrides: dict = field(default_factory=dict)
+    fusion_hidden: int = 512
+    dropout: float = 0.0
+
+    def with_overrides(self, **overrides) -> MultiModalSpec:
+        return replace(self, **overrides)
+
+
+def _linear(d_in: int, d_out: int) -> nn.Linear:
+    layer = nn.Linear(d_in, d_out)
+    init_linear(layer)
+    return layer
+
+
+class MultiModalNet(nn.Module):
+    """Late-fusion network over the modalities its spec names (see the module docstring)."""
+
+    def __init__(self, spec: MultiModalSpec, num_classes: int, name: str = "multimodal") -> None:
+        super().__init__()
+        from .registry import create_model  # the registry registers this class: import it late
+
+        if not spec.backbones:
+            raise ValueError("a multimodal model needs at least one modality in backbones")
+        if FUSED in spec.backbones:
+            raise ValueError(f"{FUSED!r} names the fused head; pick another modality name")
+        self.spec, self.name = spec, name
+        self.modalities = tuple(spec.backbones)
+        self.backbones = nn.ModuleDict({
+            m: create_model(model, num_classes, **dict(spec.backbone_overrides.get(m, {})))
+            for m, model in spec.backbones.items()
+        })
+        dims = {m: b.num_features for m, b in self.backbones.items()}
+        self.heads = nn.ModuleDict({m: _linear(d, num_classes) for m, d in dims.items()})
+        total, h = sum(dims.values()), spec.fusion_hidden
+        layers: list[nn.Module] = [nn.Dropout(spec.dropout)] if spec.dropout else []
+        if h:
+            layers += [_linear(total, h), nn.ReLU(inplace=True), _linear(h, h), nn.ReLU(inplace=True),
+                       _linear(h, num_classes)]
+        else:
+            layers.append(_linear(total, num_classes))
+        self.fused_head = nn.Sequential(*layers)
+        self.num_features = total
+        self.in_channels = None
+
+    @property
+    def head_names(self) -> tuple[str, ...]:
+        return (*self.modalities, FUSED)
+
+    def _check(self, inputs: dict) -> None:
+        if not isinstance(inputs, dict):
+            raise ValueError(f"{self.name} takes a dict of modality tensors ({', '.join(self.modalities)})")
+        missing = [m for m in self.modalities if m not in inputs]
+        if missing:
+            raise ValueError(f"{self.name} needs the modalities {', '.join(self.modalities)}; "
+                             f"missing {', '.join(missing)}")
+
+    def features(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each modality's pooled feature ``(B, D_m)``."""
+        self._check(inputs)
+        return {m: self.backbones[m].forward_features(inputs[m]) for m in self.modalities}
+
+    def forward_features(self, inputs: dict[str, Tensor]) -> Tensor:
+        """The concatenated features ``(B, ΣD)`` the fused head sees."""
+        feats = self.features(inputs)
+        return torch.cat([feats[m] for m in self.modalities], dim=1)
+
+    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        feats = self.features(inputs)
+        out = {m: self.heads[m](feats[m]) for m in self.modalities}
+        out[FUSED] = self.fused_head(torch.cat([feats[m] for m in self.modalities], dim=1))
+        return out
+
+    @property
+    def head(self) -> nn.Module:
+        """All classifier layers (the part a fine-tune with a frozen backbone trains)."""
+        return nn.ModuleList([self.heads, self.fused_head])
+
+    @property
+    def num_classes(self) -> int:
+        return self.heads[self.modalities[0]].out_features
