@@ -154,6 +154,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume and args.out is None and not any(o.startswith("out=") for o in overrides):
         raise UsageError("--resume needs the run folder: --out RUN_DIR")
     cfg = load_config(config, flags + overrides)
+    if cfg.blend.modalities:
+        from .engine.multimodal import train_multimodal
+
+        if args.resume:
+            raise UsageError("--resume is for single-modality runs; multi-modal runs restart")
+        result = train_multimodal(cfg)
+        weights = ", ".join(f"{h} {w:.3f}" for h, w in result["weights"].items())
+        print(f"run folder {result['out']}: {len(result['metrics'])} epochs; final blending weights: {weights}")
+        return
     result = train(cfg, resume=args.resume)
     best = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
     print(f"run folder {result.out}: {result.epochs_done} epochs, best top-1 {best} at epoch {result.best_epoch}; "
@@ -261,6 +270,27 @@ def cmd_linear_eval(args: argparse.Namespace) -> None:
     what = f"{result.classifier} on {result.dims} dims" + (" (PCA)" if result.pca else "")
     print(f"{what}: clip top-1 {result.clip_top1:.4f}, video top-1 {result.video_top1:.4f} "
           f"({result.num_test_videos} test videos, {result.num_train} training rows)")
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .data.datasets import load_items
+    from .data.flow import make_flows
+
+    items, _ = load_items(args.data, fmt=args.format, root=args.root)
+    data = Path(args.data)
+    data_root = Path(args.root) if args.root else (data if data.is_dir() else data.parent)
+    with tqdm(total=len(items), desc="optical flow", unit="video", disable=args.quiet, leave=False) as bar:
+        written, failures = make_flows([i.path for i in items], data_root, args.out, args.method,
+                                       progress=lambda done, total: bar.update(1))
+    for path, error in failures.items():
+        print(f"FAILED {error}" if path in error else f"FAILED {path}: {error}")
+    print(f"flow of {len(items) - len(failures)} of {len(items)} videos in {args.out} ({written} computed now, "
+          f"the rest already there); index {Path(args.out) / 'flows.csv'}")
+    return 1 if failures else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -414,6 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_linear_eval)
+
+    p = sub.add_parser("flow", help="precompute optical flow (OpenCV) of a data set's videos")
+    p.add_argument("data", help="a CSV or a folder per class")
+    p.add_argument("out", help="folder for the flow videos (mirrors the videos' paths)")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics"])
+    p.add_argument("--root", help="folder the videos' relative paths start from (default: the list's folder)")
+    p.add_argument("--method", default="farneback", help="farneback, or tvl1 where OpenCV's contrib is installed")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_flow)
 
     p = sub.add_parser("demo", help="the demo that `make demo` runs")
     p.set_defaults(func=cmd_demo)

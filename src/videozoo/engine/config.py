@@ -94,12 +94,31 @@ class EvalConfig:
 
 
 @dataclass
+class BlendConfig:
+    """Multi-modal training (videozoo.engine.multimodal); active when ``modalities`` is not empty."""
+
+    modalities: dict[str, str] = field(default_factory=dict)  # e.g. {rgb: r2plus1d_18, audio: audio_resnet_18}
+    backbone_overrides: dict[str, Any] = field(default_factory=dict)  # modality → create_model overrides
+    fusion_hidden: int = 512
+    weighting: str = "online"  # naive, fixed, offline, online
+    fixed_weights: dict[str, float] = field(default_factory=dict)  # head (modality or "fused") → weight
+    holdout: float = 0.08  # share of the training videos held out as V (the paper: 8%, 13% for mini-AudioSet)
+    warmup_epochs: int = 10
+    super_epoch: int = 5
+    metric: str = "loss"  # loss or accuracy drives the estimate
+    audio_seconds: float = 1.0
+    n_mels: int = 40
+    flow_root: str | None = None  # where `videozoo flow` wrote the flow of the videos
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
     out: str = "runs/run"
 
 
@@ -189,6 +208,26 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     _choice("eval.crops", cfg.eval.crops, (1, 3, 5, 10))
     if o.label_smoothing >= 1:
         raise ConfigError(f"config key 'optim.label_smoothing': must be below 1, got {o.label_smoothing}")
+    b = cfg.blend
+    if b.modalities:
+        _choice("blend.weighting", b.weighting, ("naive", "fixed", "offline", "online"))
+        _choice("blend.metric", b.metric, ("loss", "accuracy"))
+        for modality, name in b.modalities.items():
+            _choice("blend.modalities", modality, ("rgb", "flow", "audio"))
+            get_entry(name)
+        if not 0 < b.holdout < 0.5:
+            raise ConfigError(f"config key 'blend.holdout': must be in (0, 0.5), got {b.holdout}")
+        if "flow" in b.modalities and not b.flow_root:
+            raise ConfigError("config key 'blend.flow_root': the flow modality needs the folder `videozoo flow` wrote")
+        if b.flow_root and not Path(b.flow_root).is_dir():
+            raise ConfigError(f"config key 'blend.flow_root': folder not found: {b.flow_root}")
+        if b.weighting == "fixed":
+            heads = [*b.modalities, "fused"]
+            unknown = [h for h in b.fixed_weights if h not in heads]
+            if unknown or not b.fixed_weights:
+                raise ConfigError(f"config key 'blend.fixed_weights': give weights for the heads {heads}")
+        _positive("blend.warmup_epochs", b.warmup_epochs)
+        _positive("blend.super_epoch", b.super_epoch)
     if d.resize_hw is not None and len(d.resize_hw) != 2:
         raise ConfigError(f"config key 'data.resize_hw': expected [height, width], got {d.resize_hw}")
     if d.scale_jitter is not None and (len(d.scale_jitter) != 2 or d.scale_jitter[0] > d.scale_jitter[1]):

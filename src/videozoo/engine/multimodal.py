@@ -1,0 +1,332 @@
+"""Multi-modal training with late fusion and Gradient-Blending.
+
+``train_multimodal(cfg)`` trains a :class:`~videozoo.models.multimodal.MultiModalNet`
+over ``cfg.blend.modalities`` (rgb, audio, flow) with the loss
+L = Σ_i w_i L_i over each modality's head and the fused head, the weights
+set by ``cfg.blend.weighting`` (see :mod:`videozoo.engine.gblend`):
+
+- the training videos are split into the training set and a held-out split V
+  (``blend.holdout``, stratified by class); a training subset T′ of the same
+  size is drawn to measure overfitting;
+- after every epoch each head's loss and accuracy on T′ and V are measured,
+  with the OGR of the epoch and the weights in use, into ``metrics.csv``,
+  TensorBoard and ``modality_losses.png`` (training and held-out loss per head:
+  which modality overfits is plain to see);
+- ``fused_top1`` etc. on ``data.val`` when given.
+
+The run folder is laid out as a single-modality run's (``config.yaml``,
+``classes.txt``, checkpoints with the weights in their metadata).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..data.datasets import AudioConfig, SkipLog, VideoDataset, collate_videos, load_items, write_classes
+from ..models.multimodal import FUSED
+from ..models.registry import create_model, get_entry
+from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
+from .checkpoint import save_training_checkpoint
+from .config import RunConfig, check_config, config_to_yaml
+from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
+from .inputs import InputSettings, resolve_inputs
+from .metrics import _pyplot, topk_correct
+from .predictor import autocast_dtype, resolve_precision
+from .trainer import TrainingDiverged, build_optimizer, lr_factor, resolve_device
+
+log = logging.getLogger("videozoo.train")
+
+
+def split_holdout(labels: list[int], share: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (training, held-out): ``share`` of each class held out (at least one where a class has two)."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for c in sorted(set(labels)):
+        idx = [i for i, y in enumerate(labels) if y == c]
+        rng.shuffle(idx)
+        k = min(max(1, round(share * len(idx))), len(idx) - 1) if len(idx) > 1 else 0
+        held += idx[:k]
+        train += idx[k:]
+    return sorted(train), sorted(held)
+
+
+class MultiModalTrainer:
+    def __init__(self, cfg: RunConfig) -> None:
+        check_config(cfg)
+        self.cfg, b, d = cfg, cfg.blend, cfg.data
+        self.out = Path(cfg.out)
+        self.device = resolve_device(cfg.train.device)
+        self.precision = resolve_precision(cfg.train.precision, self.device)
+        self.schedule = BlendSchedule(b.weighting, b.warmup_epochs, b.super_epoch)
+        torch.manual_seed(cfg.train.seed)
+        items, self.classes = load_items(d.train, fmt=d.format, root=d.root, splits_dir=d.splits_dir, split=d.split)
+        train_idx, held_idx = split_holdout([i.label for i in items], b.holdout, cfg.train.seed)
+        self.train_items = [items[i] for i in train_idx]
+        self.held_items = [items[i] for i in held_idx]
+        rng = np.random.default_rng(cfg.train.seed + 1)
+        subset = rng.choice(len(self.train_items), size=min(len(self.held_items), len(self.train_items)),
+                            replace=False)
+        self.subset_items = [self.train_items[i] for i in sorted(subset)]
+        self.val_items = load_items(d.val, fmt=d.format, root=d.root, classes=self.classes)[0] if d.val else []
+
+        self.modalities = dict(b.modalities)
+        visual = "rgb" if "rgb" in self.modalities else "flow" if "flow" in self.modalities else None
+        self.inputs: InputSettings | None = None
+        overrides = {m: dict(b.backbone_overrides.get(m, {})) for m in self.modalities}
+        if "flow" in overrides:
+            overrides["flow"].setdefault("in_channels", 2)
+        for m, name in self.modalities.items():
+            if "zero_init_residual" in get_entry(name).override_names() and cfg.train.zero_init_residual:
+                overrides[m].setdefault("zero_init_residual", True)
+        if visual is not None:
+            self.inputs = resolve_inputs(d, self.modalities[visual], self.train_items)
+        self.model = create_model("multimodal", len(self.classes), backbones=self.modalities,
+                                  backbone_overrides=overrides, fusion_hidden=b.fusion_hidden)
+        self.heads = list(self.model.head_names)
+        if self.device.type == "cpu" and self.precision == "bf16" and not bf16_weight_grads_ok():
+            fp32_weight_grads(self.model)
+        self.model.to(self.device)
+        self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels) if "audio" in self.modalities else None
+        self.visual = visual
+        self.train_set = self._dataset(self.train_items, train=True)
+        self.measure_sets = {"train_subset": self._dataset(self.subset_items, train=False),
+                             "holdout": self._dataset(self.held_items, train=False)}
+        if self.val_items:
+            self.measure_sets["val"] = self._dataset(self.val_items, train=False)
+        self.skips = SkipLog()
+        self.metrics: list[dict] = []
+        self.weights = self._initial_weights()
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _dataset(self, items, train: bool) -> VideoDataset:
+        inputs = self.inputs or resolve_inputs(self.cfg.data, "r2plus1d_18", items)
+        flow_cfg = None
+        if self.visual == "rgb" and "flow" in self.modalities:
+            flow_cfg = _with(inputs.transform(1), normalization="flow")
+        transform = inputs.transform(1)
+        if self.visual == "flow":
+            transform = _with(transform, normalization="flow")
+        return VideoDataset(items, self.classes, inputs.sampling, transform, train=train, num_clips=1,
+                            seed=self.cfg.train.seed, audio=self.audio, backend=self.cfg.data.backend,
+                            modality=self.visual or "rgb", flow_transform=flow_cfg,
+                            flow_root=self.cfg.blend.flow_root, data_root=self.cfg.data.root)
+
+    def _initial_weights(self) -> dict[str, float]:
+        b = self.cfg.blend
+        if b.weighting == "naive":
+            return normalised({FUSED: 1.0}, self.heads)
+        if b.weighting == "fixed":
+            return normalised(b.fixed_weights, self.heads)
+        return {h: 1.0 / len(self.heads) for h in self.heads}  # warm-up: uniform
+
+    def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        out = {}
+        for m in self.modalities:
+            if m == "audio":
+                x = batch["audio"]
+            elif m == self.visual:
+                x = batch["video"]
+            else:
+                x = batch["flow"]
+            out[m] = x.to(self.device, non_blocking=True)
+        return out
+
+    def _optim(self, epochs: int):
+        optimizer = build_optimizer(self.model, self.cfg)
+        steps = max(math.ceil(len(self.train_set) / self.cfg.train.batch_size), 1)
+        cfg = copy.deepcopy(self.cfg)
+        cfg.train.epochs = epochs
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, cfg))
+        return optimizer, scheduler
+
+    # -- measuring ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def measure(self, name: str) -> dict[str, tuple[float, float]]:
+        """Per head: (mean loss, top-1) on one of the measurement sets."""
+        self.model.eval()
+        dataset = self.measure_sets[name]
+        loader = DataLoader(dataset, batch_size=self.cfg.train.batch_size, num_workers=self.cfg.data.num_workers,
+                            collate_fn=collate_videos)
+        dtype = autocast_dtype(self.precision)
+        loss = dict.fromkeys(self.heads, 0.0)
+        correct = dict.fromkeys(self.heads, 0.0)
+        seen = 0
+        for batch in loader:
+            self.skips.record(batch["skipped"])
+            if "label" not in batch:
+                continue
+            # Eval datasets give one view per clip: (B, 1, C, T, H, W) → (B, C, T, H, W).
+            inputs = {m: (x[:, 0] if m != "audio" else x) for m, x in self._inputs(batch).items()}
+            y = batch["label"].to(self.device)
+            with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                out = self.model(inputs)
+            for h in self.heads:
+                logits = out[h].float()
+                loss[h] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                correct[h] += topk_correct(logits, y, 1).sum().item()
+            seen += len(y)
+        seen = max(seen, 1)
+        return {h: (loss[h] / seen, correct[h] / seen) for h in self.heads}
+
+    def stats(self, measured: dict) -> dict[str, HeadStats]:
+        k = 0 if self.cfg.blend.metric == "loss" else 1
+        return {h: HeadStats(measured["train_subset"][h][k], measured["holdout"][h][k]) for h in self.heads}
+
+    # -- training ----------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, optimizer, scheduler) -> dict:
+        cfg = self.cfg
+        self.model.train()
+        self.train_set.set_epoch(epoch)
+        g = torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch)
+        loader = DataLoader(self.train_set, batch_size=cfg.train.batch_size, shuffle=True, generator=g,
+                            num_workers=cfg.data.num_workers, collate_fn=collate_videos,
+                            drop_last=len(self.train_set) >= 2 * cfg.train.batch_size)
+        dtype = autocast_dtype(self.precision)
+        total = seen = 0.0
+        start = time.perf_counter()
+        for batch in loader:
+            self.skips.record(batch["skipped"])
+            if "label" not in batch:
+                continue
+            y = batch["label"].to(self.device)
+            with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                out = self.model(self._inputs(batch))
+                losses = {h: nn.functional.cross_entropy(out[h].float(), y,
+                                                         label_smoothing=cfg.optim.label_smoothing)
+                          for h in self.heads}
+                loss = sum(self.weights[h] * losses[h] for h in self.heads)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch + 1}; lower optim.lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.clip_grad_norm:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(y)
+            seen += len(y)
+        return {"train_loss": total / max(seen, 1), "lr": optimizer.param_groups[-1]["lr"],
+                "clips_per_s": seen / (time.perf_counter() - start)}
+
+    def _record(self, epoch: int, phase: str, row: dict, measured: dict, previous: dict | None) -> dict:
+        row = {"epoch": epoch, "phase": phase, **row}
+        for h in self.heads:
+            row[f"{h}_weight"] = self.weights[h]
+            row[f"{h}_train_loss"], row[f"{h}_train_top1"] = measured["train_subset"][h]
+            row[f"{h}_holdout_loss"], row[f"{h}_holdout_top1"] = measured["holdout"][h]
+            if "val" in measured:
+                row[f"{h}_val_loss"], row[f"{h}_val_top1"] = measured["val"][h]
+        if previous is not None:
+            gain, over = deltas(self.stats(previous), self.stats(measured), self.cfg.blend.metric)
+            for h in self.heads:
+                row[f"{h}_ogr"] = ogr(over[h], gain[h])
+        self.metrics.append(row)
+        return row
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(config_to_yaml(cfg))
+        write_classes(self.out / "classes.txt", self.classes)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.out / "tensorboard"))
+        log.info("multi-modal training (%s) of %s on %d videos (%d held out), %s weighting",
+                 ", ".join(f"{m}: {n}" for m, n in self.modalities.items()), len(self.classes),
+                 len(self.train_items), len(self.held_items), cfg.blend.weighting)
+        initial = copy.deepcopy(self.model.state_dict())
+        history = {0: self._measure_all()}
+        estimates = []
+        phases = [("main", cfg.train.epochs)]
+        if cfg.blend.weighting == "offline":
+            phases = [("warmup", self.schedule.warmup), ("main", cfg.train.epochs)]
+        epoch_no = 0
+        try:
+            for phase, epochs in phases:
+                if phase == "main" and cfg.blend.weighting == "offline":
+                    self.model.load_state_dict(initial)  # train from scratch with the estimated weights
+                    history = {0: self._measure_all()}
+                optimizer, scheduler = self._optim(epochs)
+                for e in range(epochs):
+                    row = self.train_epoch(e, optimizer, scheduler)
+                    history[e + 1] = self._measure_all()
+                    row = self._record(epoch_no + 1, phase, row, history[e + 1], history[e])
+                    epoch_no += 1
+                    estimating = phase == "warmup" or cfg.blend.weighting == "online"
+                    if estimating and self.schedule.estimate_after(e):
+                        start = self.schedule.window_start(e)
+                        gain, over = deltas(self.stats(history[start]), self.stats(history[e + 1]),
+                                            cfg.blend.metric)
+                        self.weights = blend_weights(gain, over)
+                        estimates.append({"after_epoch": epoch_no, "weights": dict(self.weights),
+                                          "gain": gain, "overfitting": over})
+                        log.info("G-Blend weights after epoch %d: %s", epoch_no,
+                                 ", ".join(f"{h} {w:.3f}" for h, w in self.weights.items()))
+                    for key, value in row.items():
+                        if isinstance(value, float) and math.isfinite(value):
+                            writer.add_scalar(key, value, epoch_no)
+                    self._write_metrics()
+                    log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s", epoch_no, phase,
+                             row["train_loss"], row[f"{FUSED}_holdout_top1"],
+                             f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "")
+                    save_training_checkpoint(
+                        self.out / "last.safetensors", self.model, states={}, classes=self.classes,
+                        info={"epoch": epoch_no, "phase": phase},
+                        metadata={"blend_weights": json.dumps(self.weights),
+                                  **({"data_settings": self.inputs.to_json()} if self.inputs else {})})
+        finally:
+            writer.close()
+        (self.out / "blend.json").write_text(json.dumps({"weighting": cfg.blend.weighting, "final": self.weights,
+                                                         "estimates": estimates}, indent=2))
+        self.plot()
+        log.info("%s", self.skips.summary())
+        return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
+
+    def _measure_all(self) -> dict:
+        return {name: self.measure(name) for name in self.measure_sets}
+
+    def _write_metrics(self) -> None:
+        fields = list(dict.fromkeys(k for row in self.metrics for k in row))
+        with (self.out / "metrics.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(self.metrics)
+
+    def plot(self) -> Path:
+        """Training-subset and held-out loss per head, per epoch."""
+        plt = _pyplot()
+        fig, axes = plt.subplots(1, len(self.heads), figsize=(4 * len(self.heads), 3.5), sharey=True)
+        epochs = [r["epoch"] for r in self.metrics]
+        for ax, h in zip(np.atleast_1d(axes), self.heads, strict=True):
+            ax.plot(epochs, [r[f"{h}_train_loss"] for r in self.metrics], marker="o", label="train subset T′")
+            ax.plot(epochs, [r[f"{h}_holdout_loss"] for r in self.metrics], marker="o", label="held-out V")
+            ax.set(title=h, xlabel="epoch")
+            ax.grid(alpha=0.3)
+        np.atleast_1d(axes)[0].set_ylabel("loss")
+        np.atleast_1d(axes)[0].legend()
+        fig.tight_layout()
+        path = self.out / "modality_losses.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def _with(config, **changes):
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def train_multimodal(cfg: RunConfig) -> dict:
+    return MultiModalTrainer(cfg).run()

@@ -1,0 +1,142 @@
+"""Multi-modal training: audio backbones, flow files, late fusion, the four weightings, clear errors."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import videozoo
+from videozoo.cli import main
+from videozoo.data import SynthConfig, VideoDataset, load_items, make_synthetic_dataset, write_video
+from videozoo.data.datasets import AudioConfig, DataError
+from videozoo.data.flow import FlowReader, dequantize, flow_path, make_flows
+from videozoo.data.transforms import TransformConfig
+from videozoo.engine.config import ConfigError, load_config
+from videozoo.engine.multimodal import split_holdout, train_multimodal
+
+SMALL = ["blend.backbone_overrides={rgb: {base_width: 8}, audio: {base_width: 8}, flow: {base_width: 8}}",
+         "blend.fusion_hidden=32", "blend.holdout=0.25", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
+         "train.batch_size=4", "train.progress=false"]
+
+
+@pytest.fixture(scope="module")
+def av(tmp_path_factory):
+    root = tmp_path_factory.mktemp("av")
+    make_synthetic_dataset(root, SynthConfig(classes=2, per_class=6, val_per_class=2, frames=12, size=32,
+                                             audio_informative=1.0))
+    return root
+
+
+def run(av, out, *extra):
+    cfg = load_config(None, [f"data.train={av / 'train.csv'}", f"data.val={av / 'val.csv'}", f"out={out}",
+                             "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", *SMALL, *extra])
+    return train_multimodal(cfg)
+
+
+def test_audio_backbones_in_the_zoo():
+    for name in ("audio_resnet_18", "audio_resnet_50"):
+        model = videozoo.create_model(name, num_classes=3, base_width=8)
+        assert model(torch.randn(2, 1, 100, 40)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"\(B, 1, frames, mels\)"):
+        videozoo.create_model("audio_resnet_18")(torch.randn(2, 100, 40))
+
+
+def test_multimodal_model_round_trip(tmp_path):
+    model = videozoo.create_model("multimodal", num_classes=3, backbones={"rgb": "r3d_18", "audio": "audio_resnet_18"},
+                                  backbone_overrides={"rgb": {"base_width": 8}, "audio": {"base_width": 8}},
+                                  fusion_hidden=16).eval()
+    x = {"rgb": torch.randn(2, 3, 4, 32, 32), "audio": torch.randn(2, 1, 100, 40)}
+    out = model(x)
+    assert set(out) == {"rgb", "audio", "fused"} and all(v.shape == (2, 3) for v in out.values())
+    again = videozoo.load_model(videozoo.save_model(model, tmp_path / "m.safetensors")).eval()
+    with torch.no_grad():
+        assert all(torch.equal(again(x)[k], model(x)[k]) for k in out)
+    with pytest.raises(ValueError, match="missing audio"):
+        model({"rgb": x["rgb"]})
+
+
+def test_holdout_split_is_stratified():
+    labels = [0] * 20 + [1] * 10
+    train, held = split_holdout(labels, 0.2, seed=0)
+    assert sorted(train + held) == list(range(30)) and not set(train) & set(held)
+    assert sum(labels[i] == 0 for i in held) == 4 and sum(labels[i] == 1 for i in held) == 2
+
+
+@pytest.mark.parametrize("weighting,extra", [
+    ("naive", []), ("fixed", ["blend.fixed_weights={rgb: 0.485, audio: 0.009, fused: 0.506}"]),
+    ("offline", ["blend.warmup_epochs=1"]), ("online", ["blend.warmup_epochs=1", "blend.super_epoch=1"]),
+])
+def test_weightings_run_and_log(av, tmp_path, weighting, extra):
+    result = run(av, tmp_path / weighting, f"blend.weighting={weighting}", "train.epochs=2", *extra)
+    out = tmp_path / weighting
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == (3 if weighting == "offline" else 2)  # offline: a warm-up epoch, then the run
+    for head in ("rgb", "audio", "fused"):
+        assert {f"{head}_weight", f"{head}_train_loss", f"{head}_holdout_loss", f"{head}_val_top1"} <= set(rows[0])
+    assert "rgb_ogr" in rows[-1]
+    w = result["weights"]
+    assert sum(w.values()) == pytest.approx(1.0)
+    if weighting == "naive":
+        assert w == {"rgb": 0.0, "audio": 0.0, "fused": 1.0}
+    if weighting == "fixed":
+        assert w["audio"] == pytest.approx(0.009)
+    if weighting in ("offline", "online"):
+        assert result["estimates"] and json.loads((out / "blend.json").read_text())["estimates"]
+    for name in ("config.yaml", "classes.txt", "modality_losses.png", "last.safetensors"):
+        assert (out / name).is_file()
+    assert list((out / "tensorboard").iterdir())
+
+
+def test_missing_audio_is_zeros_and_flagged(tmp_path):
+    write_video(tmp_path / "a" / "silent.mp4", np.zeros((8, 32, 32, 3), np.uint8))
+    items, classes = load_items(tmp_path)
+    ds = VideoDataset(items, classes, transform=TransformConfig(crop=32), audio=AudioConfig())
+    sample = ds[0]
+    assert not sample["has_audio"] and torch.count_nonzero(sample["audio"]) == 0
+
+
+def test_config_errors(av, tmp_path):
+    with pytest.raises(ConfigError, match="blend.modalities"):
+        run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, depth: r3d_18}")
+    with pytest.raises(ConfigError, match="flow_root"):
+        run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, flow: r2plus1d_18}")
+    with pytest.raises(ConfigError, match="fixed_weights"):
+        run(av, tmp_path / "x", "blend.weighting=fixed")
+    with pytest.raises(ValueError, match="did you mean audio_resnet_18"):
+        run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet18}")
+
+
+def test_flow_files_are_read_aligned(av, tmp_path, capsys):
+    assert main(["flow", str(av / "val.csv"), str(tmp_path / "flow"), "--quiet"]) == 0
+    items, classes = load_items(av / "val.csv")
+    right = next(i for i in items if "right" in i.path)
+    target = flow_path(right.path, av, tmp_path / "flow")
+    with FlowReader(target) as reader:
+        assert reader.num_frames == 12
+        flow = dequantize(reader.get_frames(range(11)).numpy())
+    assert flow[..., 0].mean() > 0.5  # "right" moves right
+    ds = VideoDataset(items, classes, transform=TransformConfig(crop=32, normalization="flow"), train=False,
+                      modality="flow", flow_root=tmp_path / "flow", data_root=av)
+    assert ds[0]["video"].shape == (1, 2, 16, 32, 32)
+    # A flow file made from another video is refused, and the dataset skips the video.
+    other = next(i for i in items if i.path != right.path)
+    write_video(tmp_path / "short.mp4", np.zeros((5, 32, 32, 3), np.uint8))
+    make_flows([str(tmp_path / "short.mp4")], tmp_path, tmp_path / "flow2")
+    flow_path(other.path, av, tmp_path / "flow2").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "flow2" / "short.mp4.flow.mp4").rename(flow_path(other.path, av, tmp_path / "flow2"))
+    ds2 = VideoDataset([other], classes, transform=TransformConfig(crop=32, normalization="flow"), train=False,
+                       modality="flow", flow_root=tmp_path / "flow2", data_root=av)
+    assert ds2[0]["skipped"] and "does not match its video" in ds2[0]["error"]
+    with pytest.raises(DataError, match="flow_root"):
+        VideoDataset(items, classes, modality="flow")
+
+
+def test_rgb_flow_audio_training(av, tmp_path):
+    make_flows([i.path for i in load_items(av / "train.csv")[0] + load_items(av / "val.csv")[0]], av,
+               tmp_path / "flow")
+    three = "blend.modalities={rgb: r2plus1d_18, flow: r2plus1d_18, audio: audio_resnet_18}"
+    result = run(av, tmp_path / "three", three,
+                 f"blend.flow_root={tmp_path / 'flow'}", "train.epochs=1", "blend.weighting=naive")
+    assert set(result["weights"]) == {"rgb", "flow", "audio", "fused"}
