@@ -12,6 +12,8 @@ TINY = {"c3d": {"fc_width": 64}}  # C3D's fc layers are 4096 wide whatever its c
 def tiny(name: str, batch: int = 2, **kwargs):
     """The model at reduced width and the smallest clip its strides and head accept (at least 4×32×32)."""
     model = videozoo.create_model(name, base_width=8, **TINY.get(get_entry(name).family, {}), **kwargs)
+    if get_entry(name).family == "audio":  # spectrograms (B, 1, frames, mels)
+        return model, torch.randn(batch, 1, 100, 40)
     if hasattr(model, "pool5_size"):  # C3D: fully connected layers over a fixed map
         t, h, w = model.spec.clip
     else:
