@@ -14,14 +14,17 @@ def test_there_are_paper_recipes():
     names = {p.stem for p in CONFIGS}
     assert {"c3d_ucf101", "r2plus1d_18_kinetics_8f", "r2plus1d_18_kinetics_32f", "r2plus1d_34_kinetics_8f",
             "r2plus1d_34_kinetics_32f", "ir_csn_152_kinetics", "ip_csn_152_kinetics", "s3d_g_kinetics",
-            "r2plus1d_18_synth"} <= names
+            "r2plus1d_18_synth", "gblend_rgb_audio_synth", "ip_csn_152_audio_kinetics_fixed"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_is_valid(path):
     cfg = load_config(path)
-    get_entry(cfg.model.name)
-    assert cfg.model.name.replace("_", "") in path.stem.replace("_", "")
+    if cfg.blend.modalities:  # a multi-modal recipe names a backbone per modality
+        assert all(get_entry(name) for name in cfg.blend.modalities.values())
+    else:
+        get_entry(cfg.model.name)
+        assert cfg.model.name.replace("_", "") in path.stem.replace("_", "")
     # Only the data files (which a user brings) may be missing.
     try:
         check_config(cfg)

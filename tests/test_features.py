@@ -158,7 +158,7 @@ def test_spatiotemporal_features_beat_frame_level_features(tmp_path):
     results = {}
     for name in ("r2plus1d_18", "f_r2d_18"):
         run = tmp_path / name
-        train(load_config(None, [f"model.name={name}", f"data.train={data / 'train.csv'}", "train.epochs=12",
+        train(load_config(None, [f"model.name={name}", f"data.train={data / 'train.csv'}", "train.epochs=20",
                                  "model.overrides.base_width=16", f"out={run}", "train.progress=false"]))
         feats = {}
         for split in ("train", "val"):
@@ -169,6 +169,7 @@ def test_spatiotemporal_features_beat_frame_level_features(tmp_path):
     full, reduced = results["r2plus1d_18"]
     frame, _ = results["f_r2d_18"]
     print({k: (v[0].video_top1, v[1].video_top1) for k, v in results.items()})
-    # Measured here: R(2+1)D 0.91 (0.91 with PCA to 16), frame-level 0.41; chance 0.25.
+    # R(2+1)D breaks through somewhere in epochs 8-14 at this width (12 epochs proved too few on CI); 20 are
+    # enough. Chance is 0.25; a frame-level network stays near it.
     assert full.video_top1 >= 0.7 and full.video_top1 >= frame.video_top1 + 0.3 and frame.video_top1 <= 0.6
     assert reduced.video_top1 >= 0.75 * full.video_top1  # 16 of 128 dimensions

@@ -131,6 +131,8 @@ def test_flow_files_are_read_aligned(av, tmp_path, capsys):
     assert ds2[0]["skipped"] and "does not match its video" in ds2[0]["error"]
     with pytest.raises(DataError, match="flow_root"):
         VideoDataset(items, classes, modality="flow")
+    with pytest.raises(DataError, match="data_root"):
+        VideoDataset(items, classes, modality="flow", flow_root=tmp_path / "flow")
 
 
 def test_rgb_flow_audio_training(av, tmp_path):
@@ -140,3 +142,36 @@ def test_rgb_flow_audio_training(av, tmp_path):
     result = run(av, tmp_path / "three", three,
                  f"blend.flow_root={tmp_path / 'flow'}", "train.epochs=1", "blend.weighting=naive")
     assert set(result["weights"]) == {"rgb", "flow", "audio", "fused"}
+    assert all(r["fused_holdout_top1"] == r["fused_holdout_top1"] for r in result["metrics"])
+    assert json.loads((tmp_path / "three" / "blend.json").read_text())["skipped"] == {}
+
+
+def test_two_stream_score_fusion(av, tmp_path, capsys):
+    """Separately trained RGB and flow models, fused at eval time; per-stream and fused accuracy in the JSON."""
+    from videozoo.engine.trainer import train
+
+    make_flows([i.path for i in load_items(av / "train.csv")[0] + load_items(av / "val.csv")[0]], av,
+               tmp_path / "flow")
+    common = [f"data.train={av / 'train.csv'}", "model.name=r2plus1d_18", "train.epochs=1", "data.num_frames=4",
+              "data.crop=32", "data.num_workers=0", "train.batch_size=4", "train.progress=false",
+              "model.overrides.base_width=8"]
+    train(load_config(None, [*common, f"out={tmp_path / 'rgb'}"]))
+    # The flow stream: `videozoo train ... data.modality=flow data.flow_root=FLOW` (2 input channels by itself).
+    assert main(["train", *common, f"out={tmp_path / 'flowrun'}", "data.modality=flow",
+                 f"data.flow_root={tmp_path / 'flow'}"]) == 0
+    flow_model = videozoo.load_model(tmp_path / "flowrun" / "last.safetensors")
+    assert flow_model.in_channels == 2
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(tmp_path / "rgb"), "--checkpoint", str(tmp_path / "flowrun"),
+                 "--flow-root", str(tmp_path / "flow"), "--data", str(av / "val.csv"), "--clips", "2", "--crops", "1",
+                 "--workers", "0", "--json"]) == 0
+    fused = json.loads(capsys.readouterr().out)
+    assert set(fused["streams"]) == {"rgb", "flowrun"} and fused["num_videos"] == 4
+    assert 0 <= fused["fused"]["video_top1"] <= 1
+    assert main(["eval", "--checkpoint", str(tmp_path / "flowrun"), "--data", str(av / "val.csv")]) == 2
+    assert "give --flow-root" in capsys.readouterr().err
+    video = str(av / load_items(av / "val.csv")[0][0].path)
+    assert main(["predict", "--checkpoint", str(tmp_path / "flowrun"), video]) == 2
+    assert "takes optical flow" in capsys.readouterr().err
+    assert main(["train", *common, f"out={tmp_path / 'x'}", "data.modality=flow"]) == 2
+    assert "data.flow_root" in capsys.readouterr().err

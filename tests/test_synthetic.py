@@ -66,6 +66,25 @@ def test_informative_audio_carries_the_class(tmp_path):
     assert all(len(v) == 1 for v in peaks.values()) and peaks["right"] != peaks["left"]
 
 
+def test_audio_visual_set_pairs_motion_with_pitch(tmp_path):
+    """--audio av: classes are (motion, low/high tone); every video's sound also has its own random chord."""
+    config = SynthConfig(classes=4, per_class=2, val_per_class=0, frames=16, size=32, audio_visual=True)
+    paths = make_synthetic_dataset(tmp_path, config)
+    assert paths["classes"].read_text().split() == ["right_low", "right_high", "left_low", "left_high"]
+    assert [config.motion_of(k) for k in range(4)] == ["right", "right", "left", "left"]
+    spectra = {}
+    for path, label in list(csv.reader(paths["train"].open()))[1:]:
+        wave = read_audio(tmp_path / path).numpy()
+        spectrum = np.abs(np.fft.rfft(wave))
+        hz = np.fft.rfftfreq(len(wave), 1 / 16000)
+        low, high = (spectrum[(hz > f - 20) & (hz < f + 20)].max() for f in (400, 1600))
+        assert label.endswith("low" if low > high else "high"), (label, low, high)
+        spectra[path] = set(np.argsort(spectrum)[-12:] // 50)  # the strongest components, in 50-bin groups
+    assert len({frozenset(v) for v in spectra.values()}) == len(spectra)  # each video's chord is its own
+    with pytest.raises(ValueError, match="even number"):
+        SynthConfig(classes=3, audio_visual=True)
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="classes"):
         SynthConfig(classes=11)

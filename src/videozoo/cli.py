@@ -114,15 +114,26 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _audio_setting(text: str) -> float | str:
+    if text == "av":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 or 'av', got {text!r}") from None
+
+
 def cmd_synth(args: argparse.Namespace) -> None:
     from .data.synthetic import SynthConfig, make_synthetic_dataset
 
+    av = args.audio == "av"
     config = SynthConfig(classes=args.classes, per_class=args.per_class, val_per_class=args.val_per_class,
-                         frames=args.frames, size=args.size, fps=args.fps, audio_informative=args.audio,
-                         seed=args.seed)
+                         frames=args.frames, size=args.size, fps=args.fps,
+                         audio_informative=0.0 if av else args.audio, audio_visual=av, seed=args.seed)
     paths = make_synthetic_dataset(args.out, config)
     total = config.classes * (config.per_class + config.val_per_class)
-    print(f"wrote {total} videos of {config.classes} motion classes to {args.out}: "
+    kind = "(motion, pitch) classes" if av else "motion classes"
+    print(f"wrote {total} videos of {config.classes} {kind} to {args.out}: "
           f"{paths['train']}, {paths['val']}, {paths['classes']}")
 
 
@@ -169,30 +180,71 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"{result.skipped} unreadable video(s) skipped")
 
 
+def _stream_dataset(args, ckpt: str):
+    """Model, dataset and input key of one stream: RGB, optical flow (2 input channels) or audio."""
+    from .data.datasets import AudioConfig, VideoDataset, data_root_of, load_items
+    from .engine.evaluate import load_for_inference
+    from .models.registry import get_entry
+
+    model, classes, settings = load_for_inference(ckpt)
+    items, _ = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
+                          split=args.split, subset="test")
+    family = get_entry(model.arch).family
+    if family == "audio":
+        dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False, num_clips=1,
+                               audio=AudioConfig())
+        return model, dataset, "audio"
+    if settings.modality == "flow" or getattr(model, "in_channels", 3) == 2:
+        if not args.flow_root:
+            raise UsageError(f"{ckpt} is a flow model (2 input channels): give --flow-root")
+        from dataclasses import replace
+
+        transform = replace(settings.transform(args.crops), normalization="flow")
+        dataset = VideoDataset(items, classes, settings.sampling, transform, train=False, num_clips=args.clips,
+                               modality="flow", flow_root=args.flow_root, data_root=data_root_of(args.data, args.root))
+        return model, dataset, "video"
+    dataset = VideoDataset(items, classes, settings.sampling, settings.transform(args.crops), train=False,
+                           num_clips=args.clips)
+    return model, dataset, "video"
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .data.datasets import VideoDataset, load_items
-    from .engine.evaluate import evaluate, load_for_inference, resolve_checkpoint
+    from .engine.evaluate import evaluate, fuse_streams, resolve_checkpoint
     from .engine.predictor import Predictor
 
-    model, classes, settings = load_for_inference(args.checkpoint)
-    items, _ = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
-                          split=args.split, subset="test")
-    dataset = VideoDataset(items, classes, settings.sampling, settings.transform(args.crops), train=False,
-                           num_clips=args.clips)
-    predictor = Predictor(model, precision=args.precision)
-    result = evaluate(predictor, dataset, batch_size=args.batch_size, num_workers=args.workers,
-                      progress=not args.json)
+    results = {}
+    for ckpt in args.checkpoint:
+        model, dataset, key = _stream_dataset(args, ckpt)
+        name = f"{Path(ckpt).name}" if Path(ckpt).is_dir() else Path(ckpt).stem
+        results[name] = evaluate(Predictor(model, precision=args.precision), dataset, batch_size=args.batch_size,
+                                 num_workers=args.workers, progress=not args.json, input_key=key)
+    if len(results) > 1:
+        if args.stream_weights and len(args.stream_weights) != len(results):
+            raise UsageError(f"--stream-weights needs one weight per checkpoint ({len(results)})")
+        weights = dict(zip(results, args.stream_weights, strict=True)) if args.stream_weights else None
+        fused = fuse_streams(results, weights)
+        if args.json:
+            print(json.dumps(fused))
+            return
+        print(f"score fusion of {len(results)} streams on {args.data} ({fused['num_videos']} videos):")
+        for name, m in fused["streams"].items():
+            print(f"  {name:<30} video top-1 {m['video_top1']:.4f}  top-5 {m['video_top5']:.4f}")
+        f = fused["fused"]
+        print(f"  {'fused':<30} video top-1 {f['video_top1']:.4f}  top-5 {f['video_top5']:.4f}")
+        return
+    (name, result), = results.items()
+    ckpt = args.checkpoint[0]
     out = args.out
-    if out is None and Path(args.checkpoint).is_dir():
-        out = Path(args.checkpoint) / f"eval_{Path(args.data).stem}"
+    if out is None and Path(ckpt).is_dir():
+        out = Path(ckpt) / f"eval_{Path(args.data).stem}"
     if out is not None:
         result.write(out)
     if args.json:
         print(json.dumps(result.as_dict()))
         return
-    print(f"{resolve_checkpoint(args.checkpoint)} on {args.data}: {result.num_videos} videos "
+    print(f"{resolve_checkpoint(ckpt)} on {args.data}: {result.num_videos} videos "
           f"({args.clips} clips × {args.crops} crops each), {result.num_skipped} unreadable skipped")
     print(f"  clip  top-1 {result.clip_top1:.4f}  top-5 {result.clip_top5:.4f}")
     print(f"  video top-1 {result.video_top1:.4f}  top-5 {result.video_top5:.4f}")
@@ -205,6 +257,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from .engine.predictor import Predictor
 
     model, classes, settings = load_for_inference(args.checkpoint)
+    if settings.modality == "flow" or getattr(model, "in_channels", 3) == 2:
+        raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
+                         "`videozoo eval --checkpoint ... --flow-root FLOW`")
     predictor = Predictor(model, precision=args.precision)
     for video in args.videos:
         top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top)
@@ -277,12 +332,11 @@ def cmd_flow(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .data.datasets import load_items
+    from .data.datasets import data_root_of, load_items
     from .data.flow import make_flows
 
     items, _ = load_items(args.data, fmt=args.format, root=args.root)
-    data = Path(args.data)
-    data_root = Path(args.root) if args.root else (data if data.is_dir() else data.parent)
+    data_root = data_root_of(args.data, args.root)
     with tqdm(total=len(items), desc="optical flow", unit="video", disable=args.quiet, leave=False) as bar:
         written, failures = make_flows([i.path for i in items], data_root, args.out, args.method,
                                        progress=lambda done, total: bar.update(1))
@@ -360,8 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--fps", type=int, default=16)
-    p.add_argument("--audio", type=float, default=0.0, metavar="P",
-                   help="share of videos whose audio tone encodes the class (default 0: uninformative)")
+    p.add_argument("--audio", type=_audio_setting, default=0.0, metavar="P|av",
+                   help="a share P of videos whose audio tone encodes the class (default 0: uninformative), or "
+                        "'av': the Gradient-Blending set (classes = motion × low/high pitch, audio with per-video "
+                        "fingerprints that overfit fast; see docs/multimodal.md)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
 
@@ -386,7 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="clip and video accuracy (N clips × M crops), per class, confusion matrix")
-    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint or a run folder (its best)")
+    p.add_argument("--checkpoint", required=True, action="append",
+                   help="a .safetensors checkpoint or a run folder (its best); give it twice or more to fuse the "
+                        "scores of separately trained streams (RGB, flow, audio)")
+    p.add_argument("--stream-weights", type=float, nargs="+", help="one weight per --checkpoint for the fusion")
+    p.add_argument("--flow-root", help="for flow models: the folder `videozoo flow` wrote")
     p.add_argument("--data", required=True, help="a CSV, Kinetics CSV or folder per class")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
     p.add_argument("--root")

@@ -377,11 +377,18 @@ class VideoDataset(Dataset):
             self.flow_transform = flow_transform.train() if train else flow_transform.eval()
         if (modality == "flow" or flow_transform is not None) and flow_root is None:
             raise DataError("optical flow needs flow_root: the folder `videozoo flow` wrote")
+        if self.flow_root_needed(modality, flow_transform) and data_root is None:
+            raise DataError("optical flow needs data_root: the folder the videos' paths are relative to (as given "
+                            "to `videozoo flow`; data_root_of(list, root) gives it)")
         self.flow_root = Path(flow_root) if flow_root is not None else None
-        self.data_root = Path(data_root) if data_root is not None else _common_root(self.items)
+        self.data_root = Path(data_root) if data_root is not None else None
         for item in self.items:
             if not 0 <= item.label < len(self.classes):
                 raise DataError(f"{item.path}: label {item.label} is out of range for {len(self.classes)} classes")
+
+    @staticmethod
+    def flow_root_needed(modality: str, flow_transform) -> bool:
+        return modality == "flow" or flow_transform is not None
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new random clips: the clip of (video, epoch) is fixed by the seed, whatever the worker."""
@@ -457,10 +464,12 @@ class VideoDataset(Dataset):
         return spec, True
 
 
-def _common_root(items: Sequence[VideoItem]) -> Path | None:
-    if not items:
-        return None
-    return Path(os.path.commonpath([str(Path(i.path).parent) for i in items]))
+def data_root_of(source: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The folder a data list's relative paths start from: ``root``, a folder source itself, or the list's folder."""
+    if root is not None:
+        return Path(root)
+    source = Path(source)
+    return source if source.is_dir() else source.parent
 
 
 def collate_videos(batch: list[dict]) -> dict:

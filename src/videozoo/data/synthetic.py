@@ -12,6 +12,15 @@ can reach 100%.
 Each file is a real mp4 (H.264) with a mono AAC audio track. By default the
 audio is class-independent (a random tone in noise); ``audio_informative``
 makes that share of the videos carry their class as the tone's pitch.
+
+``audio_visual=True`` builds the Gradient-Blending set instead: each class is
+a pair (motion, pitch), ``classes / 2`` motions times a low and a high tone,
+so motion alone and sound alone each tell apart at most half of the classes
+and only the two together can name every class. The sound also carries a
+fingerprint unique to each video (a chord of three random tones): it says
+nothing about the class, but an audio network memorises it within a few
+epochs, so audio is learned and overfitted far faster than motion, the
+situation where naive joint training stalls (Wang et al., CVPR 2020).
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ MOTIONS: dict[str, tuple[float, float, float, float]] = {
     "left_fast": (-0.15, 0, 0, 0),
 }
 SCALE_RANGE = (0.6, 1.5)  # the sawtooth of grow / shrink wraps within this range
+PITCHES = {"low": 400.0, "high": 1600.0}  # Hz; the audio-visual set's class tones, two octaves apart
+# Fingerprint tones are drawn from these bands, clear of the class tones by more than a mel band.
+FINGERPRINT_BANDS = ((150.0, 320.0), (500.0, 1250.0), (2000.0, 3800.0))
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class SynthConfig:
     fps: int = 16
     sample_rate: int = 16000
     audio_informative: float = 0.0
+    audio_visual: bool = False  # classes: (motion, pitch) pairs; audio with per-video fingerprints
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,10 +76,18 @@ class SynthConfig:
             raise ValueError(f"size must be even and at least 16, got {self.size}")
         if not 0.0 <= self.audio_informative <= 1.0:
             raise ValueError(f"audio_informative must be in [0, 1], got {self.audio_informative}")
+        if self.audio_visual and self.classes % 2:
+            raise ValueError(f"audio_visual needs an even number of classes (motion × low/high pitch), "
+                             f"got {self.classes}")
 
     @property
     def class_names(self) -> list[str]:
+        if self.audio_visual:
+            return [f"{motion}_{pitch}" for motion in list(MOTIONS)[: self.classes // 2] for pitch in PITCHES]
         return list(MOTIONS)[: self.classes]
+
+    def motion_of(self, label: int) -> str:
+        return list(MOTIONS)[label // 2 if self.audio_visual else label]
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -126,6 +147,18 @@ def render_audio(label: int, num_classes: int, seconds: float, sample_rate: int,
     return (wave + rng.normal(0, 0.05, t.shape)).astype(np.float32)
 
 
+def render_audio_visual(label: int, seconds: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """The audio-visual set's sound: the class's pitch (``label % 2``: low or high) and a chord of three
+    tones drawn at random, one per fingerprint band, unique to the video and useless for the class."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = list(PITCHES.values())[label % 2]
+    wave = 0.3 * np.sin(2 * math.pi * pitch * t + rng.uniform(0, 2 * math.pi))
+    for lo, hi in FINGERPRINT_BANDS:
+        freq = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        wave += rng.uniform(0.05, 0.2) * np.sin(2 * math.pi * freq * t + rng.uniform(0, 2 * math.pi))
+    return (wave + rng.normal(0, 0.03, t.shape)).astype(np.float32)
+
+
 def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthConfig()) -> dict[str, Path]:
     """Write videos, ``train.csv``, ``val.csv`` (``path,label`` with class names) and ``classes.txt``."""
     out = Path(out)
@@ -136,10 +169,13 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
         for k in range(config.per_class + config.val_per_class):
             split = "train" if k < config.per_class else "val"
             video_rng = np.random.default_rng([config.seed, label, k])
-            frames = render_motion(name, config.frames, config.size, video_rng)
-            informative = bool(rng.random() < config.audio_informative)
-            audio = render_audio(label, len(names), config.frames / config.fps, config.sample_rate, informative,
-                                 video_rng)
+            frames = render_motion(config.motion_of(label), config.frames, config.size, video_rng)
+            seconds = config.frames / config.fps
+            if config.audio_visual:
+                audio = render_audio_visual(label, seconds, config.sample_rate, video_rng)
+            else:
+                informative = bool(rng.random() < config.audio_informative)
+                audio = render_audio(label, len(names), seconds, config.sample_rate, informative, video_rng)
             rel = Path("videos") / name / f"{name}_{k:04d}.mp4"
             write_video(out / rel, frames, config.fps, audio=audio, sample_rate=config.sample_rate)
             rows[split].append((rel.as_posix(), name))

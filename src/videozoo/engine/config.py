@@ -49,6 +49,8 @@ class DataConfig:
     normalization: str | None = None  # kinetics, c3d, none; None: the model family's
     num_workers: int = 2
     backend: str = "pyav"
+    modality: str = "rgb"  # rgb, or flow: train on optical flow (2 channels) that `videozoo flow` wrote
+    flow_root: str | None = None  # with modality flow: the folder `videozoo flow` wrote
 
 
 @dataclass
@@ -190,8 +192,13 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
             raise ConfigError(f"config key {key!r}: file not found: {value}")
     _choice("data.format", d.format, ("auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"))
     _choice("data.backend", d.backend, ("pyav", "torchcodec"))
+    _choice("data.modality", d.modality, ("rgb", "flow"))
+    if d.modality == "flow" and not d.flow_root:
+        raise ConfigError("config key 'data.flow_root': training on flow needs the folder `videozoo flow` wrote")
+    if d.flow_root and not Path(d.flow_root).is_dir():
+        raise ConfigError(f"config key 'data.flow_root': folder not found: {d.flow_root}")
     if d.normalization is not None:
-        _choice("data.normalization", d.normalization, ("kinetics", "c3d", "none"))
+        _choice("data.normalization", d.normalization, ("kinetics", "c3d", "none", "flow"))
     _choice("optim.schedule", o.schedule, ("cosine", "step", "constant"))
     _choice("optim.name", o.name, ("sgd", "adamw"))
     _choice("train.precision", t.precision, ("auto", "fp32", "bf16", "fp16"))

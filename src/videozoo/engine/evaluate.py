@@ -76,8 +76,11 @@ def scores_of_views(predictor: Predictor, views: torch.Tensor, chunk: int = 16) 
 
 
 def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size: int = 4, num_workers: int = 2,
-             progress: bool = False, chunk: int = 16) -> EvalResult:
-    """Clip and video accuracy of ``model`` on an eval-mode dataset (``train=False``)."""
+             progress: bool = False, chunk: int = 16, input_key: str = "video") -> EvalResult:
+    """Clip and video accuracy of ``model`` on an eval-mode dataset (``train=False``).
+
+    ``input_key="audio"`` scores an audio model on the dataset's spectrograms (one view per video).
+    """
     if dataset.train:
         raise ValueError("evaluate needs an eval-mode dataset (VideoDataset(..., train=False))")
     predictor = model if isinstance(model, Predictor) else Predictor(model)
@@ -93,8 +96,9 @@ def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size:
     for batch in loader:
         skips.record(batch["skipped"])
         if "video" in batch:
-            b, v = batch["video"].shape[:2]
-            scores = scores_of_views(predictor, batch["video"].flatten(0, 1), chunk).view(b, v, -1)
+            views = batch[input_key] if input_key == "video" else batch[input_key].unsqueeze(1)
+            b, v = views.shape[:2]
+            scores = scores_of_views(predictor, views.flatten(0, 1), chunk).view(b, v, -1)
             y = batch["label"]
             flat = scores.flatten(0, 1)
             y_views = y.repeat_interleave(v)
@@ -164,3 +168,27 @@ def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[
     probs = scores_of_views(predictor, item["video"]).mean(0)
     best = probs.topk(min(top, len(classes)))
     return [(classes[i], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
+
+
+def fuse_streams(results: dict[str, EvalResult], weights: dict[str, float] | None = None) -> dict:
+    """Score fusion of separately trained streams (RGB + flow, + audio): the weighted mean of their video-level
+    softmax over the videos every stream could read. Returns per-stream and fused video accuracy."""
+    names = list(results)
+    common = set.intersection(*(set(r.video_indices.tolist()) for r in results.values()))
+    order = sorted(common)
+    weights = weights or {n: 1.0 for n in names}
+    fused = None
+    labels = None
+    per_stream = {}
+    for name in names:
+        r = results[name]
+        row = {int(v): i for i, v in enumerate(r.video_indices)}
+        probs = torch.from_numpy(r.video_probs[[row[v] for v in order]])
+        labels = torch.from_numpy(r.video_labels[[row[v] for v in order]])
+        per_stream[name] = {"video_top1": topk_correct(probs, labels, 1).float().mean().item(),
+                            "video_top5": topk_correct(probs, labels, 5).float().mean().item(),
+                            "clip_top1": r.clip_top1, "weight": weights[name]}
+        fused = probs * weights[name] if fused is None else fused + probs * weights[name]
+    return {"streams": per_stream, "num_videos": len(order),
+            "fused": {"video_top1": topk_correct(fused, labels, 1).float().mean().item() if order else 0.0,
+                      "video_top5": topk_correct(fused, labels, 5).float().mean().item() if order else 0.0}}

@@ -33,6 +33,7 @@ class InputSettings:
     scale_jitter: tuple[int, int] | None
     flip: bool
     normalization: str
+    modality: str = "rgb"  # rgb or flow (two channels from `videozoo flow` files)
 
     @property
     def sampling(self) -> ClipSampling:
@@ -80,11 +81,12 @@ def resolve_inputs(data: DataConfig, model_name: str, items: Sequence[VideoItem]
         if entry.family != "c3d" and short is not None and short * 7 // 8 < crop:
             crop = max(16, (short * 7 // 8) // 8 * 8)
     family_default = transform_config_for(entry.family, crop)
+    normalization = data.normalization or ("flow" if data.modality == "flow" else family_default.normalization)
     return InputSettings(
         family=entry.family, num_frames=data.num_frames, stride=data.stride, fps=data.fps, crop=crop,
         resize=data.resize, resize_hw=tuple(data.resize_hw) if data.resize_hw else family_default.resize_hw,
         scale_jitter=tuple(data.scale_jitter) if data.scale_jitter else None, flip=data.flip,
-        normalization=data.normalization or family_default.normalization,
+        normalization=normalization, modality=data.modality,
     )
 
 

@@ -33,7 +33,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..data.datasets import AudioConfig, SkipLog, VideoDataset, collate_videos, load_items, write_classes
+from ..data.datasets import (
+    AudioConfig,
+    SkipLog,
+    VideoDataset,
+    collate_videos,
+    data_root_of,
+    load_items,
+    write_classes,
+)
 from ..models.multimodal import FUSED
 from ..models.registry import create_model, get_entry
 from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
@@ -120,7 +128,8 @@ class MultiModalTrainer:
         return VideoDataset(items, self.classes, inputs.sampling, transform, train=train, num_clips=1,
                             seed=self.cfg.train.seed, audio=self.audio, backend=self.cfg.data.backend,
                             modality=self.visual or "rgb", flow_transform=flow_cfg,
-                            flow_root=self.cfg.blend.flow_root, data_root=self.cfg.data.root)
+                            flow_root=self.cfg.blend.flow_root,
+                            data_root=data_root_of(self.cfg.data.train, self.cfg.data.root))
 
     def _initial_weights(self) -> dict[str, float]:
         b = self.cfg.blend
@@ -288,7 +297,8 @@ class MultiModalTrainer:
         finally:
             writer.close()
         (self.out / "blend.json").write_text(json.dumps({"weighting": cfg.blend.weighting, "final": self.weights,
-                                                         "estimates": estimates}, indent=2))
+                                                         "estimates": estimates,
+                                                         "skipped": dict(self.skips.errors)}, indent=2))
         self.plot()
         log.info("%s", self.skips.summary())
         return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}

@@ -29,7 +29,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..data.datasets import SkipLog, VideoDataset, collate_videos, load_items, read_classes, write_classes
+from ..data.datasets import (
+    SkipLog,
+    VideoDataset,
+    collate_videos,
+    data_root_of,
+    load_items,
+    read_classes,
+    write_classes,
+)
 from ..engine.predictor import autocast_dtype, resolve_precision
 from ..models.registry import create_model, get_entry
 from . import distributed as dist_utils
@@ -146,6 +154,8 @@ class Trainer:
         d.resize_hw = list(self.inputs.resize_hw) if self.inputs.resize_hw else None
 
         overrides = dict(cfg.model.overrides)
+        if d.modality == "flow":
+            overrides.setdefault("in_channels", 2)  # optical flow: x and y
         if (cfg.train.zero_init_residual and not cfg.train.finetune and "zero_init_residual" not in overrides
                 and "zero_init_residual" in get_entry(cfg.model.name).override_names()):
             overrides["zero_init_residual"] = True
@@ -171,10 +181,15 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
 
+        flow = {}
+        if d.modality == "flow":
+            flow = {"modality": "flow", "flow_root": d.flow_root}
         self.train_set = VideoDataset(self.train_items, self.classes, self.inputs.sampling, self.inputs.transform(),
-                                      train=True, seed=cfg.train.seed, backend=d.backend)
+                                      train=True, seed=cfg.train.seed, backend=d.backend, **flow,
+                                      data_root=data_root_of(d.train, d.root) if flow else None)
         self.val_set = VideoDataset(self.val_items, self.classes, self.inputs.sampling, self.inputs.transform(1),
-                                    train=False, num_clips=1, seed=cfg.train.seed, backend=d.backend) \
+                                    train=False, num_clips=1, seed=cfg.train.seed, backend=d.backend, **flow,
+                                    data_root=data_root_of(d.val or d.train, d.root) if flow else None) \
             if self.val_items else None
         global_batch = cfg.train.batch_size * self.dist.world_size
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.dist.world_size, rank=self.dist.rank,

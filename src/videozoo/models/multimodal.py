@@ -66,7 +66,9 @@ class MultiModalNet(nn.Module):
         total, h = sum(dims.values()), spec.fusion_hidden
         layers: list[nn.Module] = [nn.Dropout(spec.dropout)] if spec.dropout else []
         if h:
-            layers += [_linear(total, h), nn.ReLU(inplace=True), _linear(h, h), nn.ReLU(inplace=True),
+            # Hidden layers keep PyTorch's (Kaiming-uniform) init: the classifier's N(0, 0.01) on all three
+            # would shrink the signal ~100x per layer and the fused head would not learn.
+            layers += [nn.Linear(total, h), nn.ReLU(inplace=True), nn.Linear(h, h), nn.ReLU(inplace=True),
                        _linear(h, num_classes)]
         else:
             layers.append(_linear(total, num_classes))
