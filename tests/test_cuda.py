@@ -43,3 +43,27 @@ def test_training_step_on_cuda_bf16_channels_last():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_train_eval_extract_predict_on_cuda(tmp_path, capsys):
+    """The whole CLI on the GPU: scores and features come back to the CPU for aggregation."""
+    import json
+
+    from videozoo.cli import main
+    from videozoo.data.synthetic import SynthConfig, make_synthetic_dataset
+
+    data = tmp_path / "data"
+    make_synthetic_dataset(data, SynthConfig(classes=2, per_class=4, val_per_class=2, frames=12, size=32))
+    run = tmp_path / "run"
+    assert main(["train", "model.name=r2plus1d_18", "model.overrides.base_width=8", f"data.train={data}/train.csv",
+                 f"data.val={data}/val.csv", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
+                 "train.batch_size=4", "train.epochs=1", "train.progress=false", f"out={run}"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run), "--data", f"{data}/val.csv", "--clips", "2", "--crops", "1",
+                 "--workers", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_videos"] == 4
+    assert main(["extract", "--checkpoint", str(run), "--data", f"{data}/val.csv", "--out",
+                 str(tmp_path / "feats.npz"), "--workers", "0"]) == 0
+    assert (tmp_path / "feats.npz").is_file()
+    video = sorted(data.rglob("*.mp4"))[0]
+    assert main(["predict", "--checkpoint", str(run), str(video)]) == 0

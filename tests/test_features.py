@@ -26,6 +26,13 @@ def setup(tmp_path_factory):
     return root, ckpt
 
 
+def same(a, b):
+    """fp32 features: bit for bit on the CPU; on CUDA within fp32 rounding (cuDNN picks kernels per batch shape)."""
+    if torch.cuda.is_available():
+        return np.allclose(a, b, rtol=1e-4, atol=1e-5)
+    return np.array_equal(a, b)
+
+
 def dataset_for(ckpt, csv, clips=3, crops=1):
     model, classes, settings = load_for_inference(ckpt)
     items, _ = load_items(csv, classes=classes)
@@ -46,7 +53,7 @@ def test_cli_features_equal_a_direct_forward_pass(setup):
         for row in range(len(feats)):
             item = ds[int(feats.video[row])]
             direct = model.forward_features(item["video"])[feats.clip[row]]
-            assert np.array_equal(feats.features[row], direct.numpy()), row  # fp32: exactly
+            assert same(feats.features[row], direct.numpy()), row
     index = (root / "f32.csv").read_text().splitlines()
     assert index[0] == "row,video,clip,label,path" and len(index) == 1 + len(feats)
 
@@ -116,7 +123,7 @@ def test_a_killed_extraction_continues(setup, tmp_path, monkeypatch):
     monkeypatch.setattr(features_mod, "_rows", lambda *a, **k: seen.append(a[1].tolist()) or real_rows(*a, **k))
     again = extract_features(model, ds, num_workers=0, precision="fp32", parts=parts, part_size=3)
     assert sorted(v for batch in seen for v in batch) == [6, 7, 8]  # only the third part was computed
-    assert np.array_equal(again.features, whole.features) and np.array_equal(again.video, whole.video)
+    assert same(again.features, whole.features) and np.array_equal(again.video, whole.video)
 
 
 def test_linear_eval_on_separable_features(tmp_path, capsys):

@@ -40,6 +40,13 @@ def test_no_generalisation_gives_zero_or_uniform_weights():
     assert blend_weights({"rgb": -0.1, "audio": 0.0}, {"rgb": 0.1, "audio": 0.1}) == {"rgb": 0.5, "audio": 0.5}
 
 
+def test_gain_below_the_noise_floor_counts_as_none():
+    """A head that has stopped learning (its weight ~0): ΔG and ΔO are measurement noise, not a huge weight."""
+    gain, over = {"rgb": 0.2, "audio": 0.001}, {"rgb": 0.05, "audio": 0.0}
+    assert blend_weights(gain, over)["audio"] > 0.9  # without a floor the noise wins
+    assert blend_weights(gain, over, min_gain=0.01) == {"rgb": 1.0, "audio": 0.0}
+
+
 def test_accuracy_metric():
     before = {"a": HeadStats(train=0.5, holdout=0.5)}
     after = {"a": HeadStats(train=0.9, holdout=0.6)}

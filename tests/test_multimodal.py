@@ -104,6 +104,8 @@ def test_config_errors(av, tmp_path):
         run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, flow: r2plus1d_18}")
     with pytest.raises(ConfigError, match="fixed_weights"):
         run(av, tmp_path / "x", "blend.weighting=fixed")
+    with pytest.raises(ConfigError, match="blend.min_gain"):
+        run(av, tmp_path / "x", "blend.min_gain=-1")
     with pytest.raises(ValueError, match="did you mean audio_resnet_18"):
         run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet18}")
 
@@ -175,3 +177,32 @@ def test_two_stream_score_fusion(av, tmp_path, capsys):
     assert "takes optical flow" in capsys.readouterr().err
     assert main(["train", *common, f"out={tmp_path / 'x'}", "data.modality=flow"]) == 2
     assert "data.flow_root" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def av_blend(tmp_path_factory):
+    """The set of benchmarks/gblend_synth.py: 4 (motion, pitch) classes, 48 training videos each."""
+    root = tmp_path_factory.mktemp("av_blend")
+    make_synthetic_dataset(root, SynthConfig(classes=4, per_class=48, val_per_class=0, audio_visual=True))
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weighting, schedule", [("offline", ["blend.warmup_epochs=15", "train.epochs=1"]),
+                                                 ("online", ["blend.warmup_epochs=10", "blend.super_epoch=5",
+                                                             "train.epochs=15"])])
+def test_gblend_weights_the_faster_overfitting_modality_down(av_blend, tmp_path, weighting, schedule):
+    """On the audio-visual set the sound is learned within a few epochs and then memorised (each video's chord):
+    its held-out loss rises while the motion keeps generalising. Offline and online G-Blend must see that and
+    give audio the smaller weight."""
+    cfg = load_config(None, [f"data.train={av_blend / 'train.csv'}", f"out={tmp_path / weighting}",
+                             "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}",
+                             "blend.backbone_overrides={rgb: {base_width: 16}, audio: {base_width: 16}}",
+                             "blend.fusion_hidden=128", "blend.holdout=0.15", f"blend.weighting={weighting}",
+                             *schedule, "train.progress=false"])
+    result = train_multimodal(cfg)
+    print(json.dumps(result["estimates"], indent=1))
+    first = result["estimates"][0]  # after the warm-up: audio has been learned, then memorised
+    assert first["overfitting"]["audio"] > first["overfitting"]["rgb"], first
+    assert all(e["weights"]["audio"] < e["weights"]["rgb"] for e in result["estimates"]), result["estimates"]
+    assert result["weights"]["audio"] < result["weights"]["rgb"]

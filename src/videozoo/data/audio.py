@@ -16,7 +16,7 @@ import av
 import numpy as np
 import torch
 
-from .decode import VideoError, _reason
+from .decode import VideoError, _reason, open_container
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float = 0.0,
@@ -30,7 +30,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float =
     if not path.is_file():
         raise VideoError(f"video not found: {path}")
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_container(path) as container:
             if not container.streams.audio:
                 raise VideoError(f"{path} has no audio track")
             stream = container.streams.audio[0]
@@ -51,7 +51,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float =
 
 def has_audio(path: str | os.PathLike) -> bool:
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_container(path) as container:
             return bool(container.streams.audio)
     except (av.FFmpegError, OSError):
         return False

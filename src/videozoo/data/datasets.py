@@ -375,9 +375,10 @@ class VideoDataset(Dataset):
         self.flow_transform = None
         if flow_transform is not None:
             self.flow_transform = flow_transform.train() if train else flow_transform.eval()
-        if (modality == "flow" or flow_transform is not None) and flow_root is None:
+        needs_flow = modality == "flow" or flow_transform is not None
+        if needs_flow and flow_root is None:
             raise DataError("optical flow needs flow_root: the folder `videozoo flow` wrote")
-        if self.flow_root_needed(modality, flow_transform) and data_root is None:
+        if needs_flow and data_root is None:
             raise DataError("optical flow needs data_root: the folder the videos' paths are relative to (as given "
                             "to `videozoo flow`; data_root_of(list, root) gives it)")
         self.flow_root = Path(flow_root) if flow_root is not None else None
@@ -385,10 +386,6 @@ class VideoDataset(Dataset):
         for item in self.items:
             if not 0 <= item.label < len(self.classes):
                 raise DataError(f"{item.path}: label {item.label} is out of range for {len(self.classes)} classes")
-
-    @staticmethod
-    def flow_root_needed(modality: str, flow_transform) -> bool:
-        return modality == "flow" or flow_transform is not None
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new random clips: the clip of (video, epoch) is fixed by the seed, whatever the worker."""

@@ -51,6 +51,15 @@ class VideoMetadata:
         return asdict(self)
 
 
+def open_container(path: str | os.PathLike):
+    """``av.open`` for reading, tolerant of undecodable metadata tags (PyAV ≤ 18 needs ``metadata_errors``;
+    PyAV 19 dropped the argument)."""
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except TypeError:
+        return av.open(str(path))
+
+
 def _open(path: Path):
     if not path.exists():
         raise VideoError(f"video not found: {path}")
@@ -59,7 +68,7 @@ def _open(path: Path):
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is empty (0 bytes)")
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_container(path)
     except av.FFmpegError as e:
         raise VideoError(f"cannot open {path} as a video: {_reason(e)}") from None
     if not container.streams.video:

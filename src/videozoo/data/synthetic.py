@@ -19,8 +19,10 @@ so motion alone and sound alone each tell apart at most half of the classes
 and only the two together can name every class. The sound also carries a
 fingerprint unique to each video (a chord of three random tones): it says
 nothing about the class, but an audio network memorises it within a few
-epochs, so audio is learned and overfitted far faster than motion, the
-situation where naive joint training stalls (Wang et al., CVPR 2020).
+epochs, while all videos share one look (background and colours), so the
+picture offers little to memorise: audio is learned and overfitted far
+faster than motion, the situation Gradient-Blending is for (Wang et al.,
+CVPR 2020).
 """
 
 from __future__ import annotations
@@ -101,18 +103,22 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return cols
 
 
-def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator, objects: int = 3) -> np.ndarray:
+def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator, objects: int = 3,
+                  look: np.random.Generator | None = None) -> np.ndarray:
     """uint8 ``(frames, size, size, 3)`` of one video of class ``motion``: ``objects`` striped rectangles,
-    each placed, turned, sized and coloured at random, all moving the class's way."""
+    each placed, turned, sized and coloured at random, all moving the class's way. ``look``, when given,
+    draws the background and the colours instead of ``rng`` (one look shared by many videos)."""
     vx, vy, spin, growth = MOTIONS[motion]
     speed = rng.uniform(0.8, 1.2)
-    background = _background(rng, size)
+    background = _background(look or rng, size)
+    shared_colors = look.uniform(0, 255, (objects, 2, 3)) if look is not None else None
     lo, hi = np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1])
     shapes = [
-        {"colors": rng.uniform(0, 255, (2, 3)), "half": size * rng.uniform((0.1, 0.06), (0.16, 0.1)),
+        {"colors": shared_colors[k] if look is not None else rng.uniform(0, 255, (2, 3)),
+         "half": size * rng.uniform((0.1, 0.06), (0.16, 0.1)),
          "stripe": size * rng.uniform(0.04, 0.06), "centre": rng.uniform(0, size, 2),
          "angle": rng.uniform(0, 2 * math.pi), "log_scale": rng.uniform(lo, hi)}
-        for _ in range(objects)
+        for k in range(objects)
     ]
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     out = np.empty((frames, size, size, 3), np.uint8)
@@ -155,7 +161,7 @@ def render_audio_visual(label: int, seconds: float, sample_rate: int, rng: np.ra
     wave = 0.3 * np.sin(2 * math.pi * pitch * t + rng.uniform(0, 2 * math.pi))
     for lo, hi in FINGERPRINT_BANDS:
         freq = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        wave += rng.uniform(0.05, 0.2) * np.sin(2 * math.pi * freq * t + rng.uniform(0, 2 * math.pi))
+        wave += rng.uniform(0.15, 0.3) * np.sin(2 * math.pi * freq * t + rng.uniform(0, 2 * math.pi))
     return (wave + rng.normal(0, 0.03, t.shape)).astype(np.float32)
 
 
@@ -169,7 +175,10 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
         for k in range(config.per_class + config.val_per_class):
             split = "train" if k < config.per_class else "val"
             video_rng = np.random.default_rng([config.seed, label, k])
-            frames = render_motion(config.motion_of(label), config.frames, config.size, video_rng)
+            # The audio-visual set shares one look (background, colours) among all videos: what tells one
+            # video from another is its sound's chord, so audio, not the picture, is what a network memorises.
+            look = np.random.default_rng([config.seed, 1 << 20]) if config.audio_visual else None
+            frames = render_motion(config.motion_of(label), config.frames, config.size, video_rng, look=look)
             seconds = config.frames / config.fps
             if config.audio_visual:
                 audio = render_audio_visual(label, seconds, config.sample_rate, video_rng)

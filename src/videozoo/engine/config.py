@@ -108,6 +108,7 @@ class BlendConfig:
     warmup_epochs: int = 10
     super_epoch: int = 5
     metric: str = "loss"  # loss or accuracy drives the estimate
+    min_gain: float = 0.01  # a held-out gain below this (nats, or accuracy) is noise: the head gets weight 0
     audio_seconds: float = 1.0
     n_mels: int = 40
     flow_root: str | None = None  # where `videozoo flow` wrote the flow of the videos
@@ -235,6 +236,8 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
                 raise ConfigError(f"config key 'blend.fixed_weights': give weights for the heads {heads}")
         _positive("blend.warmup_epochs", b.warmup_epochs)
         _positive("blend.super_epoch", b.super_epoch)
+        if b.min_gain < 0:
+            raise ConfigError(f"config key 'blend.min_gain': must be ≥ 0, got {b.min_gain}")
     if d.resize_hw is not None and len(d.resize_hw) != 2:
         raise ConfigError(f"config key 'data.resize_hw': expected [height, width], got {d.resize_hw}")
     if d.scale_jitter is not None and (len(d.scale_jitter) != 2 or d.scale_jitter[0] > d.scale_jitter[1]):

@@ -71,8 +71,9 @@ class EvalResult:
 
 
 def scores_of_views(predictor: Predictor, views: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-    """Softmax of every view: ``(N, C, T, H, W)`` → ``(N, num_classes)``, ``chunk`` views per forward pass."""
-    return torch.cat([predictor(views[i:i + chunk]).softmax(1) for i in range(0, len(views), chunk)])
+    """Softmax of every view: ``(N, C, T, H, W)`` → ``(N, num_classes)`` on the CPU, ``chunk`` views per forward
+    pass (on the predictor's device)."""
+    return torch.cat([predictor(views[i:i + chunk]).softmax(1).cpu() for i in range(0, len(views), chunk)])
 
 
 def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size: int = 4, num_workers: int = 2,

@@ -174,7 +174,7 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
             if "video" in batch:
                 b, v = batch["video"].shape[:2]
                 crops = v // dataset.num_clips
-                views = predictor.run(run, batch["video"].flatten(0, 1))  # (b·clips·crops, D)
+                views = predictor.run(run, batch["video"].flatten(0, 1)).cpu()  # (b·clips·crops, D)
                 per_clip = views.view(b * dataset.num_clips, crops, -1).mean(1)
                 pieces.append(_rows(per_clip, batch["index"], batch["label"], [dataset.items[i].path
                                     for i in batch["index"].tolist()], dataset.num_clips, average, l2))

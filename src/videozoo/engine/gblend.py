@@ -11,9 +11,12 @@ subset T′:
 
 With ``metric="accuracy"`` accuracies replace losses (gains are increases,
 overfitting is training minus held-out accuracy). A head that did not
-generalise (ΔG ≤ 0) gets weight 0; ΔO² is floored at ``eps`` so a head that
-generalised without overfitting gets a large, finite weight; if no head
-generalised the weights are uniform.
+generalise (ΔG ≤ ``min_gain``, a floor for the noise of measuring on a small
+held-out split) gets weight 0: without the floor, a head that has stopped
+learning (ΔG and ΔO both ~0) would get a noise-driven, arbitrarily large
+weight. ΔO² is floored at ``eps`` so a head that generalised without
+overfitting gets a large, finite weight; if no head generalised the weights
+are uniform.
 """
 
 from __future__ import annotations
@@ -51,9 +54,11 @@ def ogr(delta_o: float, delta_g: float) -> float:
     return abs(delta_o / delta_g) if delta_g != 0 else math.inf
 
 
-def blend_weights(gain: Mapping[str, float], over: Mapping[str, float], eps: float = 1e-6) -> dict[str, float]:
-    """w_i = max(ΔG_i, 0) / max(ΔO_i², eps), normalised to sum to 1 (uniform if every ΔG ≤ 0)."""
-    raw = {h: max(gain[h], 0.0) / max(over[h] ** 2, eps) for h in gain}
+def blend_weights(gain: Mapping[str, float], over: Mapping[str, float], eps: float = 1e-6,
+                  min_gain: float = 0.0) -> dict[str, float]:
+    """w_i = ΔG_i / max(ΔO_i², eps) where ΔG_i > ``min_gain`` (else 0), normalised to sum to 1 (uniform if no head
+    gained)."""
+    raw = {h: gain[h] / max(over[h] ** 2, eps) if gain[h] > max(min_gain, 0.0) else 0.0 for h in gain}
     total = sum(raw.values())
     if total <= 0 or not math.isfinite(total):
         return {h: 1.0 / len(raw) for h in raw}

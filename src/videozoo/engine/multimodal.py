@@ -277,9 +277,13 @@ class MultiModalTrainer:
                         start = self.schedule.window_start(e)
                         gain, over = deltas(self.stats(history[start]), self.stats(history[e + 1]),
                                             cfg.blend.metric)
-                        self.weights = blend_weights(gain, over)
+                        # A super-epoch in which no head generalised (training has converged) says nothing
+                        # about the heads: keep the weights rather than fall back to uniform.
+                        learned = any(g > cfg.blend.min_gain for g in gain.values())
+                        if learned or not estimates:
+                            self.weights = blend_weights(gain, over, min_gain=cfg.blend.min_gain)
                         estimates.append({"after_epoch": epoch_no, "weights": dict(self.weights),
-                                          "gain": gain, "overfitting": over})
+                                          "gain": gain, "overfitting": over, "kept": not learned and bool(estimates)})
                         log.info("G-Blend weights after epoch %d: %s", epoch_no,
                                  ", ".join(f"{h} {w:.3f}" for h, w in self.weights.items()))
                     for key, value in row.items():

@@ -20,6 +20,7 @@ The model you pass in is left untouched: the predictor works on a copy.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 from pathlib import Path
@@ -60,6 +61,21 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if cpu_has_bf16() else "fp32"
 
 
+@contextlib.contextmanager
+def full_fp32_convs(on: bool):
+    """cuDNN convolutions in IEEE fp32 instead of TF32 inside the block, when ``on``."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if not on or not hasattr(conv, "fp32_precision"):
+        yield
+        return
+    old = conv.fp32_precision
+    conv.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision = old
+
+
 def has_grouped_convs(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv3d) and m.groups > 1 for m in model.modules())
 
@@ -83,7 +99,8 @@ class Predictor:
 
     Args:
         model: any zoo model (left untouched; the predictor holds a prepared copy).
-        precision: ``"auto"`` (bf16 where native, else fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA).
+        precision: ``"auto"`` (bf16 where native, else fp32; TF32 convolutions on CUDA), ``"fp32"`` (full
+            fp32 on CUDA too: TF32 off), ``"bf16"`` or ``"fp16"`` (CUDA).
         device: where to run; CUDA when present, else the CPU.
         channels_last: use the channels-last-3d layout; None chooses (see the module docstring).
         fold_bn: fold BatchNorm into the convolutions.
@@ -97,6 +114,8 @@ class Predictor:
         depthwise_on_cuda = self.device.type == "cuda" and has_grouped_convs(model)
         self.precision = "fp32" if precision == "auto" and depthwise_on_cuda else resolve_precision(
             precision, self.device)
+        # An explicit "fp32" is a request for fp32 numbers (features to compare, references to match).
+        self.allow_tf32 = precision != "fp32"
         if channels_last is None:
             channels_last = not depthwise_on_cuda
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
@@ -136,7 +155,8 @@ class Predictor:
         if x.ndim == 5:
             x = x.contiguous(memory_format=self.memory_format)
         dtype = self.dtype
-        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with (full_fp32_convs(self.device.type == "cuda" and not self.allow_tf32),
+              torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)):
             out = fn(x)
         return out.float()
 
