@@ -89,6 +89,36 @@ def test_weightings_run_and_log(av, tmp_path, weighting, extra):
     assert list((out / "tensorboard").iterdir())
 
 
+@pytest.mark.parametrize("weighting,epochs,kill_after", [("online", 3, 2), ("offline", 2, 1), ("offline", 2, 2)])
+def test_a_killed_multimodal_run_resumes_exactly(av, tmp_path, monkeypatch, weighting, epochs, kill_after):
+    """Killed after epoch ``kill_after`` (offline: 1 is the end of the warm-up, 2 inside the main phase) and
+    resumed from the CLI: the weights, G-Blend estimates and metrics equal an uninterrupted run's."""
+    from videozoo.engine import multimodal as mm
+    from videozoo.engine.checkpoint import read_checkpoint
+
+    extra = [f"blend.weighting={weighting}", "blend.warmup_epochs=1", "blend.super_epoch=1", f"train.epochs={epochs}"]
+    whole = run(av, tmp_path / "whole", *extra)
+    real = mm.save_training_checkpoint
+
+    def save_then_die(*args, info, **kwargs):
+        real(*args, info=info, **kwargs)
+        if info["epoch"] == kill_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(mm, "save_training_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(av, tmp_path / "killed", *extra)
+    monkeypatch.setattr(mm, "save_training_checkpoint", real)
+    assert main(["train", "--resume", "--out", str(tmp_path / "killed")]) == 0  # the saved config, the saved epochs
+    a, _ = read_checkpoint(tmp_path / "whole" / "last.safetensors")
+    b, _ = read_checkpoint(tmp_path / "killed" / "last.safetensors")
+    keys = [k for k in a if k.startswith("model.")]
+    assert keys and all(torch.equal(a[k], b[k]) for k in keys)
+    resumed = json.loads((tmp_path / "killed" / "blend.json").read_text())
+    assert resumed["final"] == whole["weights"] and resumed["estimates"] == json.loads(json.dumps(whole["estimates"]))
+    assert (tmp_path / "killed" / "metrics.csv").read_text().count("\n") == len(whole["metrics"]) + 1
+
+
 def test_missing_audio_is_zeros_and_flagged(tmp_path):
     write_video(tmp_path / "a" / "silent.mp4", np.zeros((8, 32, 32, 3), np.uint8))
     items, classes = load_items(tmp_path)

@@ -165,12 +165,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume and args.out is None and not any(o.startswith("out=") for o in overrides):
         raise UsageError("--resume needs the run folder: --out RUN_DIR")
     cfg = load_config(config, flags + overrides)
+    if args.resume:  # the run's saved config; the epoch count only where given again
+        from .engine.trainer import resume_config
+
+        explicit = args.epochs is not None or any(o.startswith("train.epochs=") for o in overrides)
+        cfg = resume_config(cfg.out, cfg.train.epochs if explicit else None)
     if cfg.blend.modalities:
         from .engine.multimodal import train_multimodal
 
-        if args.resume:
-            raise UsageError("--resume is for single-modality runs; multi-modal runs restart")
-        result = train_multimodal(cfg)
+        result = train_multimodal(cfg, resume=args.resume)
         weights = ", ".join(f"{h} {w:.3f}" for h, w in result["weights"].items())
         print(f"run folder {result['out']}: {len(result['metrics'])} epochs; final blending weights: {weights}")
         return

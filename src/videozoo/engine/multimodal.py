@@ -45,13 +45,20 @@ from ..data.datasets import (
 from ..models.multimodal import FUSED
 from ..models.registry import create_model, get_entry
 from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
-from .checkpoint import save_training_checkpoint
-from .config import RunConfig, check_config, config_to_yaml
+from .checkpoint import (
+    checkpoint_classes,
+    load_state_checked,
+    model_state,
+    read_checkpoint,
+    read_training_checkpoint,
+    save_training_checkpoint,
+)
+from .config import ConfigError, RunConfig, check_config, config_to_yaml
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
 from .inputs import InputSettings, resolve_inputs
 from .metrics import _pyplot, topk_correct
 from .predictor import autocast_dtype, resolve_precision
-from .trainer import TrainingDiverged, build_optimizer, lr_factor, resolve_device
+from .trainer import TrainingDiverged, build_optimizer, lr_factor, resolve_device, resume_config
 
 log = logging.getLogger("videozoo.train")
 
@@ -70,7 +77,10 @@ def split_holdout(labels: list[int], share: float, seed: int) -> tuple[list[int]
 
 
 class MultiModalTrainer:
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
+        if resume:
+            cfg = resume_config(cfg.out, cfg.train.epochs)
+        self.resume = resume
         check_config(cfg)
         self.cfg, b, d = cfg, cfg.blend, cfg.data
         self.out = Path(cfg.out)
@@ -254,20 +264,33 @@ class MultiModalTrainer:
         log.info("multi-modal training (%s) of %s on %d videos (%d held out), %s weighting",
                  ", ".join(f"{m}: {n}" for m, n in self.modalities.items()), len(self.classes),
                  len(self.train_items), len(self.held_items), cfg.blend.weighting)
-        initial = copy.deepcopy(self.model.state_dict())
-        history = {0: self._measure_all()}
+        initial = copy.deepcopy(self.model.state_dict())  # the seed's weights: offline G-Blend restarts from them
         estimates = []
         phases = [("main", cfg.train.epochs)]
         if cfg.blend.weighting == "offline":
             phases = [("warmup", self.schedule.warmup), ("main", cfg.train.epochs)]
         epoch_no = 0
+        saved = self._load_state() if self.resume else None
+        if saved is not None:
+            states, info = saved
+            epoch_no, estimates = info["epoch"], info["estimates"]
         try:
-            for phase, epochs in phases:
-                if phase == "main" and cfg.blend.weighting == "offline":
-                    self.model.load_state_dict(initial)  # train from scratch with the estimated weights
-                    history = {0: self._measure_all()}
+            for index, (phase, epochs) in enumerate(phases):
+                start = 0
+                if saved is not None and index < info["phase_index"]:
+                    continue
                 optimizer, scheduler = self._optim(epochs)
-                for e in range(epochs):
+                if saved is not None and index == info["phase_index"]:
+                    start = info["phase_epoch"] + 1
+                    history = {int(k): v for k, v in info["history"].items()}
+                    optimizer.load_state_dict(states["optimizer"])
+                    scheduler.load_state_dict(states["scheduler"])
+                    saved = None
+                if start == 0:
+                    if phase == "main" and cfg.blend.weighting == "offline":
+                        self.model.load_state_dict(initial)  # train from scratch with the estimated weights
+                    history = {0: self._measure_all()}
+                for e in range(start, epochs):
                     row = self.train_epoch(e, optimizer, scheduler)
                     history[e + 1] = self._measure_all()
                     row = self._record(epoch_no + 1, phase, row, history[e + 1], history[e])
@@ -294,8 +317,12 @@ class MultiModalTrainer:
                              row["train_loss"], row[f"{FUSED}_holdout_top1"],
                              f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "")
                     save_training_checkpoint(
-                        self.out / "last.safetensors", self.model, states={}, classes=self.classes,
-                        info={"epoch": epoch_no, "phase": phase},
+                        self.out / "last.safetensors", self.model, classes=self.classes,
+                        states={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                "rng": {"torch": torch.get_rng_state()}},
+                        info={"epoch": epoch_no, "phase": phase, "phase_index": index, "phase_epoch": e,
+                              "weights": self.weights, "estimates": estimates, "metrics": self.metrics,
+                              "history": history},
                         metadata={"blend_weights": json.dumps(self.weights),
                                   **({"data_settings": self.inputs.to_json()} if self.inputs else {})})
         finally:
@@ -306,6 +333,22 @@ class MultiModalTrainer:
         self.plot()
         log.info("%s", self.skips.summary())
         return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
+
+    def _load_state(self) -> tuple[dict, dict]:
+        """Model, weights, metrics and RNG of ``last.safetensors``; the optimizer and scheduler states and
+        the info (phase, epoch, measurements) for :meth:`run` to continue from."""
+        path = self.out / "last.safetensors"
+        states, info, metadata = read_training_checkpoint(path)
+        if "phase_index" not in info:
+            raise ConfigError(f"{path} is not a multi-modal training checkpoint; resume it without blend.modalities")
+        if checkpoint_classes(metadata) != self.classes:
+            raise ConfigError(f"{path} was trained on other classes than {self.cfg.data.train} lists")
+        tensors, _ = read_checkpoint(path)
+        load_state_checked(self.model, model_state(tensors), source=str(path))
+        torch.set_rng_state(states["rng"]["torch"])
+        self.weights, self.metrics = dict(info["weights"]), list(info["metrics"])
+        log.info("resuming %s after epoch %d (%s)", self.out, info["epoch"], info["phase"])
+        return states, info
 
     def _measure_all(self) -> dict:
         return {name: self.measure(name) for name in self.measure_sets}
@@ -342,5 +385,6 @@ def _with(config, **changes):
     return replace(config, **changes)
 
 
-def train_multimodal(cfg: RunConfig) -> dict:
-    return MultiModalTrainer(cfg).run()
+def train_multimodal(cfg: RunConfig, resume: bool = False) -> dict:
+    """Train ``cfg.blend.modalities`` jointly; ``resume`` continues the run in ``cfg.out`` from its last epoch."""
+    return MultiModalTrainer(cfg, resume=resume).run()

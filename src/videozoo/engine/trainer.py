@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -120,13 +121,27 @@ def lr_factor(step: int, steps_per_epoch: int, cfg: RunConfig) -> float:
     return 1.0
 
 
+def resume_config(out: str | os.PathLike, epochs: int | None = None) -> RunConfig:
+    """The saved config of the run in ``out``; ``epochs``, when given, replaces its epoch count (a resumed run
+    may train for longer)."""
+    out = Path(out)
+    path = out / "config.yaml"
+    if not (out / "last.safetensors").is_file() or not path.is_file():
+        raise ConfigError(f"nothing to resume in {out}: no last.safetensors and config.yaml")
+    saved = config_from_yaml(path.read_text())
+    saved.out = str(out)
+    if epochs is not None:
+        saved.train.epochs = epochs
+    return saved
+
+
 class Trainer:
     """Holds a run's parts; :func:`train` is the way to use it."""
 
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
         self.out = Path(cfg.out)
         if resume:
-            cfg = self._resume_config(cfg)
+            cfg = resume_config(cfg.out, cfg.train.epochs)
         check_config(cfg)
         self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
@@ -213,16 +228,6 @@ class Trainer:
         self.writer = None
 
     # -- set-up helpers ---------------------------------------------------------------------------
-    def _resume_config(self, cfg: RunConfig) -> RunConfig:
-        path = self.out / "config.yaml"
-        if not (self.out / "last.safetensors").is_file() or not path.is_file():
-            raise ConfigError(f"nothing to resume in {self.out}: no last.safetensors and config.yaml")
-        saved = config_from_yaml(path.read_text())
-        saved.out = str(self.out)
-        if cfg.train.epochs != saved.train.epochs:  # the one thing a resume may change: train for longer
-            saved.train.epochs = cfg.train.epochs
-        return saved
-
     def _load_backbone(self, path: str) -> None:
         tensors, metadata = read_checkpoint(path)
         arch = metadata["architecture"]
