@@ -74,6 +74,16 @@ def test_resume_gives_the_same_weights(synth, tmp_path, monkeypatch):
     assert (whole / "metrics.csv").read_text().count("\n") == (killed / "metrics.csv").read_text().count("\n")
 
 
+def test_workers_started_by_a_forkserver_train_the_same(synth, tmp_path):
+    """data.worker_start=forkserver: clean worker processes, the same samples, so the same weights as fork."""
+    runs = {start: tmp_path / start for start in ("fork", "forkserver")}
+    for start, out in runs.items():
+        train(config(synth, out, "train.epochs=1", "data.num_workers=2", f"data.worker_start={start}"))
+    a, _ = read_checkpoint(runs["fork"] / "last.safetensors")
+    b, _ = read_checkpoint(runs["forkserver"] / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
     out = tmp_path / "nan"
     calls = {"n": 0}
@@ -97,6 +107,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monk
     ("optim.schedule=wavy", "optim.schedule"),
     ("model.name=r2plus1d18", "did you mean r2plus1d_18"),
     ("train.batch_size=0", "train.batch_size"),
+    ("data.worker_start=thread", "data.worker_start"),
 ])
 def test_bad_configs_fail_before_training(synth, tmp_path, override, match):
     with pytest.raises((ConfigError, ValueError), match=match):

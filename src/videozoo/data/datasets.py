@@ -469,6 +469,18 @@ def data_root_of(source: str | os.PathLike, root: str | os.PathLike | None = Non
     return source if source.is_dir() else source.parent
 
 
+def worker_context(start: str = "fork"):
+    """The multiprocessing context for loader workers. ``fork`` is the quickest; ``forkserver`` forks workers
+    from a clean server process (this module preloaded, so each starts in milliseconds) and so avoids a
+    deadlock inherited from a parent that already ran decoder or BLAS threads; ``spawn`` starts each from
+    scratch. Both re-import the main module: scripts need an ``if __name__ == "__main__":`` guard."""
+    import multiprocessing
+
+    if start == "forkserver":
+        multiprocessing.set_forkserver_preload([__name__])
+    return multiprocessing.get_context(start)
+
+
 def collate_videos(batch: list[dict]) -> dict:
     """Stack the readable items; list the skipped ones under ``"skipped"`` as ``(index, path, error)``.
 

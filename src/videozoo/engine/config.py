@@ -48,6 +48,7 @@ class DataConfig:
     flip: bool = False  # mirroring swaps left/right motion classes; the papers' Kinetics recipes turn it on
     normalization: str | None = None  # kinetics, c3d, none; None: the model family's
     num_workers: int = 2
+    worker_start: str = "fork"  # how loader workers start: fork, or forkserver / spawn (clean processes)
     backend: str = "pyav"
     modality: str = "rgb"  # rgb, or flow: train on optical flow (2 channels) that `videozoo flow` wrote
     flow_root: str | None = None  # with modality flow: the folder `videozoo flow` wrote
@@ -200,6 +201,7 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
         raise ConfigError(f"config key 'data.flow_root': folder not found: {d.flow_root}")
     if d.normalization is not None:
         _choice("data.normalization", d.normalization, ("kinetics", "c3d", "none", "flow"))
+    _choice("data.worker_start", d.worker_start, ("fork", "forkserver", "spawn"))
     _choice("optim.schedule", o.schedule, ("cosine", "step", "constant"))
     _choice("optim.name", o.name, ("sgd", "adamw"))
     _choice("train.precision", t.precision, ("auto", "fp32", "bf16", "fp16"))

@@ -58,7 +58,7 @@ from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised,
 from .inputs import InputSettings, resolve_inputs
 from .metrics import _pyplot, topk_correct
 from .predictor import autocast_dtype, resolve_precision
-from .trainer import TrainingDiverged, build_optimizer, lr_factor, resolve_device, resume_config
+from .trainer import TrainingDiverged, build_optimizer, loader_start, lr_factor, resolve_device, resume_config
 
 log = logging.getLogger("videozoo.train")
 
@@ -176,7 +176,7 @@ class MultiModalTrainer:
         self.model.eval()
         dataset = self.measure_sets[name]
         loader = DataLoader(dataset, batch_size=self.cfg.train.batch_size, num_workers=self.cfg.data.num_workers,
-                            collate_fn=collate_videos)
+                            collate_fn=collate_videos, **loader_start(self.cfg.data))
         dtype = autocast_dtype(self.precision)
         loss = dict.fromkeys(self.heads, 0.0)
         correct = dict.fromkeys(self.heads, 0.0)
@@ -210,7 +210,7 @@ class MultiModalTrainer:
         g = torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch)
         loader = DataLoader(self.train_set, batch_size=cfg.train.batch_size, shuffle=True, generator=g,
                             num_workers=cfg.data.num_workers, collate_fn=collate_videos,
-                            drop_last=len(self.train_set) >= 2 * cfg.train.batch_size)
+                            drop_last=len(self.train_set) >= 2 * cfg.train.batch_size, **loader_start(cfg.data))
         dtype = autocast_dtype(self.precision)
         total = seen = 0.0
         start = time.perf_counter()

@@ -37,6 +37,7 @@ from ..data.datasets import (
     data_root_of,
     load_items,
     read_classes,
+    worker_context,
     write_classes,
 )
 from ..engine.predictor import autocast_dtype, resolve_precision
@@ -51,7 +52,7 @@ from .checkpoint import (
     read_training_checkpoint,
     save_training_checkpoint,
 )
-from .config import ConfigError, RunConfig, check_config, config_from_yaml, config_to_yaml
+from .config import ConfigError, DataConfig, RunConfig, check_config, config_from_yaml, config_to_yaml
 from .inputs import InputSettings, check_model_accepts, resolve_inputs
 from .metrics import plot_curves, topk_correct
 
@@ -119,6 +120,11 @@ def lr_factor(step: int, steps_per_epoch: int, cfg: RunConfig) -> float:
         epoch = step // steps_per_epoch
         return o.gamma ** sum(epoch >= m for m in o.milestones)
     return 1.0
+
+
+def loader_start(data: DataConfig) -> dict:
+    """DataLoader keyword for how its workers start (``data.worker_start``); none without workers."""
+    return {"multiprocessing_context": worker_context(data.worker_start)} if data.num_workers else {}
 
 
 def resume_config(out: str | os.PathLike, epochs: int | None = None) -> RunConfig:
@@ -213,7 +219,7 @@ class Trainer:
         self.loader = DataLoader(self.train_set, batch_size=cfg.train.batch_size, sampler=self.sampler,
                                  num_workers=d.num_workers, collate_fn=collate_videos,
                                  drop_last=len(self.train_set) >= 2 * global_batch,
-                                 pin_memory=self.device.type == "cuda")
+                                 pin_memory=self.device.type == "cuda", **loader_start(d))
         self.steps_per_epoch = max(math.ceil(len(self.loader) / cfg.train.accumulate), 1)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -360,7 +366,7 @@ class Trainer:
         indices = list(range(self.dist.rank, len(self.val_set), self.dist.world_size))
         subset = torch.utils.data.Subset(self.val_set, indices)
         loader = DataLoader(subset, batch_size=self.cfg.train.batch_size, num_workers=self.cfg.data.num_workers,
-                            collate_fn=collate_videos)
+                            collate_fn=collate_videos, **loader_start(self.cfg.data))
         dtype = autocast_dtype(self.precision)
         loss_sum = top1 = top5 = seen = 0.0
         for batch in loader:
