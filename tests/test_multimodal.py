@@ -140,6 +140,13 @@ def test_config_errors(av, tmp_path):
         run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet18}")
 
 
+def test_online_warmup_as_long_as_the_run_warns(av, tmp_path, caplog):
+    result = run(av, tmp_path / "x", "blend.weighting=online", "blend.warmup_epochs=2", "train.epochs=2")
+    assert "the weights stay uniform throughout" in caplog.text
+    weights = [row[f"{h}_weight"] for row in result["metrics"] for h in ("rgb", "audio", "fused")]
+    assert weights == [pytest.approx(1 / 3)] * 6
+
+
 def test_flow_files_are_read_aligned(av, tmp_path, capsys):
     assert main(["flow", str(av / "val.csv"), str(tmp_path / "flow"), "--quiet"]) == 0
     items, classes = load_items(av / "val.csv")

@@ -87,6 +87,10 @@ class MultiModalTrainer:
         self.device = resolve_device(cfg.train.device)
         self.precision = resolve_precision(cfg.train.precision, self.device)
         self.schedule = BlendSchedule(b.weighting, b.warmup_epochs, b.super_epoch)
+        if b.weighting == "online" and b.warmup_epochs >= cfg.train.epochs:
+            log.warning("online G-Blend estimates after blend.warmup_epochs (%d), but the run has %d epochs: the "
+                        "weights stay uniform throughout; lower blend.warmup_epochs or train for longer",
+                        b.warmup_epochs, cfg.train.epochs)
         torch.manual_seed(cfg.train.seed)
         items, self.classes = load_items(d.train, fmt=d.format, root=d.root, splits_dir=d.splits_dir, split=d.split)
         train_idx, held_idx = split_holdout([i.label for i in items], b.holdout, cfg.train.seed)
@@ -279,7 +283,8 @@ class MultiModalTrainer:
                 start = 0
                 if saved is not None and index < info["phase_index"]:
                     continue
-                optimizer, scheduler = self._optim(epochs)
+                # The warm-up is the first epochs of the run it measures: the same learning-rate schedule.
+                optimizer, scheduler = self._optim(max(cfg.train.epochs, epochs))
                 if saved is not None and index == info["phase_index"]:
                     start = info["phase_epoch"] + 1
                     history = {int(k): v for k, v in info["history"].items()}
