@@ -45,20 +45,21 @@ from ..data.datasets import (
 from ..models.multimodal import FUSED
 from ..models.registry import create_model, get_entry
 from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
-from .checkpoint import (
-    checkpoint_classes,
-    load_state_checked,
-    model_state,
-    read_checkpoint,
-    read_training_checkpoint,
-    save_training_checkpoint,
-)
-from .config import ConfigError, RunConfig, check_config, config_to_yaml
+from .checkpoint import save_training_checkpoint
+from .config import RunConfig, check_config, config_to_yaml
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
 from .inputs import InputSettings, resolve_inputs
 from .metrics import _pyplot, topk_correct
 from .predictor import autocast_dtype, resolve_precision
-from .trainer import TrainingDiverged, build_optimizer, loader_start, lr_factor, resolve_device, resume_config
+from .trainer import (
+    TrainingDiverged,
+    build_optimizer,
+    loader_start,
+    lr_factor,
+    resolve_device,
+    restore_training_state,
+    resume_config,
+)
 
 log = logging.getLogger("videozoo.train")
 
@@ -342,15 +343,8 @@ class MultiModalTrainer:
     def _load_state(self) -> tuple[dict, dict]:
         """Model, weights, metrics and RNG of ``last.safetensors``; the optimizer and scheduler states and
         the info (phase, epoch, measurements) for :meth:`run` to continue from."""
-        path = self.out / "last.safetensors"
-        states, info, metadata = read_training_checkpoint(path)
-        if "phase_index" not in info:
-            raise ConfigError(f"{path} is not a multi-modal training checkpoint; resume it without blend.modalities")
-        if checkpoint_classes(metadata) != self.classes:
-            raise ConfigError(f"{path} was trained on other classes than {self.cfg.data.train} lists")
-        tensors, _ = read_checkpoint(path)
-        load_state_checked(self.model, model_state(tensors), source=str(path))
-        torch.set_rng_state(states["rng"]["torch"])
+        states, info = restore_training_state(self.out, self.model, self.classes, self.cfg.data.train,
+                                              multimodal=True)
         self.weights, self.metrics = dict(info["weights"]), list(info["metrics"])
         log.info("resuming %s after epoch %d (%s)", self.out, info["epoch"], info["phase"])
         return states, info

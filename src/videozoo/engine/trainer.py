@@ -141,6 +141,22 @@ def resume_config(out: str | os.PathLike, epochs: int | None = None) -> RunConfi
     return saved
 
 
+def restore_training_state(out: str | os.PathLike, model: nn.Module, classes: list[str], data: str | None,
+                           multimodal: bool = False) -> tuple[dict, dict]:
+    """Load the model weights and the torch RNG of the run in ``out`` (its ``last.safetensors``, which must be
+    for the same ``classes`` as the data list ``data``); return its other states (optimizer …) and its info."""
+    path = Path(out) / "last.safetensors"
+    states, info, metadata = read_training_checkpoint(path)
+    if multimodal and "phase_index" not in info:
+        raise ConfigError(f"{path} is not a multi-modal training checkpoint; resume it without blend.modalities")
+    if checkpoint_classes(metadata) != classes:
+        raise ConfigError(f"{path} was trained on other classes than {data} lists")
+    tensors, _ = read_checkpoint(path)
+    load_state_checked(model, model_state(tensors), source=str(path))
+    torch.set_rng_state(states["rng"]["torch"])
+    return states, info
+
+
 class Trainer:
     """Holds a run's parts; :func:`train` is the way to use it."""
 
@@ -244,16 +260,10 @@ class Trainer:
         load_state_checked(self.model, {**state, **own_head}, source=path, source_arch=arch)
 
     def _load_state(self) -> None:
-        path = self.out / "last.safetensors"
-        states, info, metadata = read_training_checkpoint(path)
-        if checkpoint_classes(metadata) != self.classes:
-            raise ConfigError(f"{path} was trained on other classes than {self.cfg.data.train} lists")
-        tensors, _ = read_checkpoint(path)
-        load_state_checked(self.model, {k: v for k, v in model_state(tensors).items()}, source=str(path))
+        states, info = restore_training_state(self.out, self.model, self.classes, self.cfg.data.train)
         self.model.to(self.device, memory_format=self.memory_format)
         self.optimizer.load_state_dict(states["optimizer"])
         self.scheduler.load_state_dict(states["scheduler"])
-        torch.set_rng_state(states["rng"]["torch"])
         self.start_epoch = info["epoch"] + 1
         self.best_score, self.best_epoch = info.get("best_score"), info.get("best_epoch")
         self.metrics = [r for r in info.get("metrics", []) if r["epoch"] <= info["epoch"] + 1]  # rows count from 1
