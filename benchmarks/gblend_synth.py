@@ -13,7 +13,8 @@ With the same backbones, epochs and seed it trains:
 
 - RGB only and audio only (fixed weights on that modality's head; its backbone alone learns);
 - naive joint training (the fused head's loss only);
-- offline and online G-Blend.
+- offline and online G-Blend, with the weights estimated inside the joint run (``blend.estimate=joint``) and as
+  Algorithm 1 does, from each head trained alone (``separate``).
 
 It prints validation top-1 of the head that each setting is about and the final weights, as a Markdown
 table (docs/multimodal.md quotes it). On 2 CPU cores it takes about 20 minutes with the defaults.
@@ -39,6 +40,9 @@ SETTINGS = {  # name: (overrides, the head whose validation accuracy is the sett
     "naive (fused head only)": (["blend.weighting=naive"], "fused"),
     "offline G-Blend": (["blend.weighting=offline"], "fused"),
     "online G-Blend": (["blend.weighting=online"], "fused"),
+    # Algorithm 1's estimate: each head trained alone from the checkpoint (k + 1 extra trainings per estimate).
+    "offline G-Blend, separate": (["blend.weighting=offline", "blend.estimate=separate"], "fused"),
+    "online G-Blend, separate": (["blend.weighting=online", "blend.estimate=separate"], "fused"),
 }
 
 
@@ -77,7 +81,7 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         start = time.perf_counter()
-        slug = f"{name.split()[0].lower()}_seed{args.seed}"
+        slug = f"{name.split()[0].lower()}{'_separate' if 'separate' in name else ''}_seed{args.seed}"
         result = train_multimodal(load_config(None, [*common, *overrides, f"out={out / slug}"]))
         last = result["metrics"][-1]
         best = max(r[f"{head}_val_top1"] for r in result["metrics"] if r["phase"] == "main")

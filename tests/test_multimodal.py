@@ -89,14 +89,19 @@ def test_weightings_run_and_log(av, tmp_path, weighting, extra):
     assert list((out / "tensorboard").iterdir())
 
 
-@pytest.mark.parametrize("weighting,epochs,kill_after", [("online", 3, 2), ("offline", 2, 1), ("offline", 2, 2)])
-def test_a_killed_multimodal_run_resumes_exactly(av, tmp_path, monkeypatch, weighting, epochs, kill_after):
-    """Killed after epoch ``kill_after`` (offline: 1 is the end of the warm-up, 2 inside the main phase) and
-    resumed from the CLI: the weights, G-Blend estimates and metrics equal an uninterrupted run's."""
+@pytest.mark.parametrize("weighting,estimate,epochs,kill_after", [
+    ("online", "joint", 3, 2), ("offline", "joint", 2, 1), ("offline", "joint", 2, 2),
+    ("online", "separate", 3, 1), ("offline", "separate", 1, 0),
+])
+def test_a_killed_multimodal_run_resumes_exactly(av, tmp_path, monkeypatch, weighting, estimate, epochs, kill_after):
+    """Killed after epoch ``kill_after`` (offline joint: 1 is the end of the warm-up, 2 inside the main phase;
+    offline separate: 0 is just after the estimate) and resumed from the CLI: the weights, G-Blend estimates and
+    metrics equal an uninterrupted run's."""
     from videozoo.engine import multimodal as mm
     from videozoo.engine.checkpoint import read_checkpoint
 
-    extra = [f"blend.weighting={weighting}", "blend.warmup_epochs=1", "blend.super_epoch=1", f"train.epochs={epochs}"]
+    extra = [f"blend.weighting={weighting}", f"blend.estimate={estimate}", "blend.warmup_epochs=1",
+             "blend.super_epoch=1", f"train.epochs={epochs}"]
     whole = run(av, tmp_path / "whole", *extra)
     real = mm.save_training_checkpoint
 
@@ -119,6 +124,67 @@ def test_a_killed_multimodal_run_resumes_exactly(av, tmp_path, monkeypatch, weig
     assert (tmp_path / "killed" / "metrics.csv").read_text().count("\n") == len(whole["metrics"]) + 1
 
 
+def test_separate_estimate_trains_each_head_alone(av, tmp_path):
+    """Offline G-Blend estimated as in Algorithm 1 (``blend.estimate=separate``): after the warm-up each head
+    measures as it does in a run that trains it alone (weight 1 on a modality's head; naive for the fused head),
+    the weights follow from those measurements, and the main run trains from the initial weights with them."""
+    from videozoo.engine.gblend import blend_weights
+
+    common = ["train.epochs=2", "blend.warmup_epochs=1", "blend.min_gain=0"]
+    result = run(av, tmp_path / "separate", "blend.weighting=offline", "blend.estimate=separate", *common)
+    (estimate,) = result["estimates"]
+    assert estimate["estimate"] == "separate" and estimate["trained_epochs"] == 1
+    assert [r["phase"] for r in result["metrics"]] == ["main", "main"]  # no warm-up phase of its own
+    alone = {"rgb": ["blend.weighting=fixed", "blend.fixed_weights={rgb: 1}"],
+             "audio": ["blend.weighting=fixed", "blend.fixed_weights={audio: 1}"],
+             "fused": ["blend.weighting=naive"]}
+    after = estimate["measured_after"]
+    for head, overrides in alone.items():
+        row = run(av, tmp_path / head, *common, *overrides)["metrics"][0]  # after its first epoch
+        assert tuple(after["train_subset"][head]) == (row[f"{head}_train_loss"], row[f"{head}_train_top1"])
+        assert tuple(after["holdout"][head]) == (row[f"{head}_holdout_loss"], row[f"{head}_holdout_top1"])
+    assert estimate["weights"] == blend_weights(estimate["gain"], estimate["overfitting"])
+    w = estimate["weights"]
+    fixed = run(av, tmp_path / "fixed", *common, "blend.weighting=fixed",
+                f"blend.fixed_weights={{rgb: {w['rgb']!r}, audio: {w['audio']!r}, fused: {w['fused']!r}}}")
+    for a, b in zip(result["metrics"], fixed["metrics"], strict=True):
+        assert a["fused_val_loss"] == pytest.approx(b["fused_val_loss"], rel=1e-4)
+
+
+def test_separate_estimate_puts_the_run_back(av, tmp_path):
+    """The k + 1 trainings of a separate estimate leave the model, optimizer, scheduler and RNG as they were;
+    each head's gain and overfitting are measured against the state they started from."""
+    from videozoo.engine.multimodal import MultiModalTrainer
+
+    cfg = load_config(None, [f"data.train={av / 'train.csv'}", f"out={tmp_path}", "train.epochs=3",
+                             "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", *SMALL])
+    trainer = MultiModalTrainer(cfg)
+    optimizer, scheduler = trainer._optim(3)
+    trainer.train_epoch(0, optimizer, scheduler)
+    model = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    moments = {(i, k): v.clone() for i, s in optimizer.state_dict()["state"].items() for k, v in s.items()}
+    before = trainer._measure_all()
+    sched, rng = scheduler.state_dict(), torch.get_rng_state()
+    gain, over, after = trainer.estimate_separately(1, 2, optimizer, scheduler, before)
+    assert all(torch.equal(v, model[k]) for k, v in trainer.model.state_dict().items())
+    now = {(i, k): v for i, s in optimizer.state_dict()["state"].items() for k, v in s.items()}
+    assert now.keys() == moments.keys() and all(torch.equal(v, moments[k]) for k, v in now.items())
+    assert scheduler.state_dict() == sched and torch.equal(torch.get_rng_state(), rng)
+    for h in ("rgb", "audio", "fused"):
+        assert gain[h] == before["holdout"][h][0] - after["holdout"][h][0]
+        assert over[h] == ((after["holdout"][h][0] - after["train_subset"][h][0])
+                           - (before["holdout"][h][0] - before["train_subset"][h][0]))
+    assert trainer.measure("holdout") == before["holdout"]  # the model measures as before
+
+
+def test_online_separate_estimates_each_super_epoch_but_the_last(av, tmp_path):
+    result = run(av, tmp_path / "x", "blend.weighting=online", "blend.estimate=separate", "blend.warmup_epochs=1",
+                 "blend.super_epoch=1", "train.epochs=3")
+    assert [e["after_epoch"] for e in result["estimates"]] == [1, 2]
+    assert all(e["estimate"] == "separate" for e in result["estimates"])
+    assert result["metrics"][1]["rgb_weight"] == result["estimates"][0]["weights"]["rgb"]
+
+
 def test_missing_audio_is_zeros_and_flagged(tmp_path):
     write_video(tmp_path / "a" / "silent.mp4", np.zeros((8, 32, 32, 3), np.uint8))
     items, classes = load_items(tmp_path)
@@ -136,6 +202,8 @@ def test_config_errors(av, tmp_path):
         run(av, tmp_path / "x", "blend.weighting=fixed")
     with pytest.raises(ConfigError, match="blend.min_gain"):
         run(av, tmp_path / "x", "blend.min_gain=-1")
+    with pytest.raises(ConfigError, match="blend.estimate"):
+        run(av, tmp_path / "x", "blend.estimate=alone")
     with pytest.raises(ValueError, match="did you mean audio_resnet_18"):
         run(av, tmp_path / "x", "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet18}")
 

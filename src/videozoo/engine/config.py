@@ -109,6 +109,9 @@ class BlendConfig:
     warmup_epochs: int = 10
     super_epoch: int = 5
     metric: str = "loss"  # loss or accuracy drives the estimate
+    # joint: measure every head inside the joint run (free); separate: Algorithm 1, each head trained alone
+    # from the checkpoint for the stretch it estimates over (k + 1 extra trainings per estimate)
+    estimate: str = "joint"
     min_gain: float = 0.01  # a held-out gain below this (nats, or accuracy) is noise: the head gets weight 0
     audio_seconds: float = 1.0
     n_mels: int = 40
@@ -222,6 +225,7 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     if b.modalities:
         _choice("blend.weighting", b.weighting, ("naive", "fixed", "offline", "online"))
         _choice("blend.metric", b.metric, ("loss", "accuracy"))
+        _choice("blend.estimate", b.estimate, ("joint", "separate"))
         for modality, name in b.modalities.items():
             _choice("blend.modalities", modality, ("rgb", "flow", "audio"))
             get_entry(name)

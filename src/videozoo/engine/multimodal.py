@@ -176,15 +176,16 @@ class MultiModalTrainer:
 
     # -- measuring ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def measure(self, name: str) -> dict[str, tuple[float, float]]:
-        """Per head: (mean loss, top-1) on one of the measurement sets."""
+    def measure(self, name: str, heads: tuple[str, ...] | None = None) -> dict[str, tuple[float, float]]:
+        """Per head (all, or ``heads``): (mean loss, top-1) on one of the measurement sets."""
+        heads = tuple(self.heads) if heads is None else heads
         self.model.eval()
         dataset = self.measure_sets[name]
         loader = DataLoader(dataset, batch_size=self.cfg.train.batch_size, num_workers=self.cfg.data.num_workers,
                             collate_fn=collate_videos, **loader_start(self.cfg.data))
         dtype = autocast_dtype(self.precision)
-        loss = dict.fromkeys(self.heads, 0.0)
-        correct = dict.fromkeys(self.heads, 0.0)
+        loss = dict.fromkeys(heads, 0.0)
+        correct = dict.fromkeys(heads, 0.0)
         seen = 0
         for batch in loader:
             self.skips.record(batch["skipped"])
@@ -194,22 +195,25 @@ class MultiModalTrainer:
             inputs = {m: (x[:, 0] if m != "audio" else x) for m, x in self._inputs(batch).items()}
             y = batch["label"].to(self.device)
             with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                out = self.model(inputs)
-            for h in self.heads:
+                out = self.model(inputs, heads=heads)
+            for h in heads:
                 logits = out[h].float()
                 loss[h] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
                 correct[h] += topk_correct(logits, y, 1).sum().item()
             seen += len(y)
         seen = max(seen, 1)
-        return {h: (loss[h] / seen, correct[h] / seen) for h in self.heads}
+        return {h: (loss[h] / seen, correct[h] / seen) for h in heads}
 
     def stats(self, measured: dict) -> dict[str, HeadStats]:
         k = 0 if self.cfg.blend.metric == "loss" else 1
         return {h: HeadStats(measured["train_subset"][h][k], measured["holdout"][h][k]) for h in self.heads}
 
     # -- training ----------------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, optimizer, scheduler) -> dict:
+    def train_epoch(self, epoch: int, optimizer, scheduler, weights: dict[str, float] | None = None) -> dict:
+        """One epoch of L = Σ_h w_h L_h (``weights``, default the run's); heads weighted 0 are not computed."""
         cfg = self.cfg
+        weights = self.weights if weights is None else weights
+        heads = tuple(h for h in self.heads if weights.get(h, 0.0) > 0)
         self.model.train()
         self.train_set.set_epoch(epoch)
         g = torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch)
@@ -225,11 +229,10 @@ class MultiModalTrainer:
                 continue
             y = batch["label"].to(self.device)
             with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                out = self.model(self._inputs(batch))
-                losses = {h: nn.functional.cross_entropy(out[h].float(), y,
-                                                         label_smoothing=cfg.optim.label_smoothing)
-                          for h in self.heads}
-                loss = sum(self.weights[h] * losses[h] for h in self.heads)
+                out = self.model(self._inputs(batch), heads=heads)
+                loss = sum(weights[h] * nn.functional.cross_entropy(out[h].float(), y,
+                                                                    label_smoothing=cfg.optim.label_smoothing)
+                           for h in heads)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch + 1}; lower optim.lr")
             optimizer.zero_grad(set_to_none=True)
@@ -258,8 +261,70 @@ class MultiModalTrainer:
         self.metrics.append(row)
         return row
 
+    def estimate_separately(self, epoch: int, epochs: int, optimizer, scheduler, before: dict
+                            ) -> tuple[dict, dict, dict]:
+        """Algorithm 1's measurement: from the current state, train each head alone (a modality's backbone and
+        head on its loss; the fused head, all backbones, on its loss) for ``epochs`` epochs (numbered from
+        ``epoch``, the data order the run would see next), measure it on T′ and V, and put everything back.
+        Returns (ΔG, ΔO, the measurements after) per head, against ``before`` (the measurements now)."""
+        model_state = copy.deepcopy(self.model.state_dict())
+        optim_state = copy.deepcopy(optimizer.state_dict())
+        sched_state = copy.deepcopy(scheduler.state_dict())
+        rng = torch.get_rng_state()
+        after: dict[str, dict] = {"train_subset": {}, "holdout": {}}
+        try:
+            for h in self.heads:
+                log.info("G-Blend estimate: training the %s head alone for %d epochs", h, epochs)
+                self.model.load_state_dict(model_state)  # each training starts from the checkpoint, RNG too
+                torch.set_rng_state(rng)
+                # load_state_dict keeps same-device tensors as they are: give it a copy, or the trial's
+                # momentum updates would change the saved state.
+                optimizer.load_state_dict(copy.deepcopy(optim_state))
+                scheduler.load_state_dict(copy.deepcopy(sched_state))
+                for j in range(epochs):
+                    self.train_epoch(epoch + j, optimizer, scheduler, weights={h: 1.0})
+                for name in after:
+                    after[name][h] = self.measure(name, heads=(h,))[h]
+        finally:
+            self.model.load_state_dict(model_state)
+            optimizer.load_state_dict(optim_state)
+            scheduler.load_state_dict(sched_state)
+            torch.set_rng_state(rng)
+        gain, over = deltas(self.stats(before), self.stats(after), self.cfg.blend.metric)
+        return gain, over, after
+
+    def _estimate(self, epoch_no: int, gain: dict, over: dict, estimates: list, **extra) -> None:
+        """New weights from (ΔG, ΔO), appended to ``estimates``."""
+        # A stretch in which no head generalised (training has converged) says nothing about the heads: keep
+        # the weights rather than fall back to uniform.
+        learned = any(g > self.cfg.blend.min_gain for g in gain.values())
+        if learned or not estimates:
+            self.weights = blend_weights(gain, over, min_gain=self.cfg.blend.min_gain)
+        estimates.append({"after_epoch": epoch_no, "weights": dict(self.weights), "gain": gain,
+                          "overfitting": over, "kept": not learned and bool(estimates),
+                          "estimate": self.cfg.blend.estimate, **extra})
+        log.info("G-Blend weights after epoch %d: %s", epoch_no,
+                 ", ".join(f"{h} {w:.3f}" for h, w in self.weights.items()))
+
+    def _phases(self) -> list[tuple[str, int]]:
+        """(phase, epochs): offline G-Blend estimated in the run's first epochs trains them first ("warmup");
+        estimated from separate trainings, it needs no warm-up phase of its own."""
+        b = self.cfg.blend
+        if b.weighting == "offline" and b.estimate == "joint":
+            return [("warmup", self.schedule.warmup), ("main", self.cfg.train.epochs)]
+        return [("main", self.cfg.train.epochs)]
+
+    def _save(self, optimizer, scheduler, info: dict) -> None:
+        save_training_checkpoint(
+            self.out / "last.safetensors", self.model, classes=self.classes,
+            states={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": {"torch": torch.get_rng_state()}},
+            info={**info, "weights": self.weights, "metrics": self.metrics},
+            metadata={"blend_weights": json.dumps(self.weights),
+                      **({"data_settings": self.inputs.to_json()} if self.inputs else {})})
+
     def run(self) -> dict:
-        cfg = self.cfg
+        cfg, b = self.cfg, self.cfg.blend
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(config_to_yaml(cfg))
         write_classes(self.out / "classes.txt", self.classes)
@@ -268,20 +333,16 @@ class MultiModalTrainer:
         writer = SummaryWriter(str(self.out / "tensorboard"))
         log.info("multi-modal training (%s) of %s on %d videos (%d held out), %s weighting",
                  ", ".join(f"{m}: {n}" for m, n in self.modalities.items()), len(self.classes),
-                 len(self.train_items), len(self.held_items), cfg.blend.weighting)
+                 len(self.train_items), len(self.held_items), b.weighting)
         initial = copy.deepcopy(self.model.state_dict())  # the seed's weights: offline G-Blend restarts from them
         estimates = []
-        phases = [("main", cfg.train.epochs)]
-        if cfg.blend.weighting == "offline":
-            phases = [("warmup", self.schedule.warmup), ("main", cfg.train.epochs)]
         epoch_no = 0
         saved = self._load_state() if self.resume else None
         if saved is not None:
             states, info = saved
             epoch_no, estimates = info["epoch"], info["estimates"]
         try:
-            for index, (phase, epochs) in enumerate(phases):
-                start = 0
+            for index, (phase, epochs) in enumerate(self._phases()):
                 if saved is not None and index < info["phase_index"]:
                     continue
                 # The warm-up is the first epochs of the run it measures: the same learning-rate schedule.
@@ -292,29 +353,35 @@ class MultiModalTrainer:
                     optimizer.load_state_dict(states["optimizer"])
                     scheduler.load_state_dict(states["scheduler"])
                     saved = None
-                if start == 0:
-                    if phase == "main" and cfg.blend.weighting == "offline":
+                else:
+                    start = 0
+                    if phase == "main" and b.weighting == "offline":
                         self.model.load_state_dict(initial)  # train from scratch with the estimated weights
                     history = {0: self._measure_all()}
+                    if phase == "main" and b.weighting == "offline" and b.estimate == "separate":
+                        # The paper's offline G-Blend: each head trained alone from the start for the warm-up.
+                        gain, over, after = self.estimate_separately(0, self.schedule.warmup, optimizer, scheduler,
+                                                                     history[0])
+                        self._estimate(0, gain, over, estimates, trained_epochs=self.schedule.warmup,
+                                       measured_after=after)
+                        self._save(optimizer, scheduler, {"epoch": epoch_no, "phase": phase, "phase_index": index,
+                                                          "phase_epoch": -1, "estimates": estimates,
+                                                          "history": history})
                 for e in range(start, epochs):
                     row = self.train_epoch(e, optimizer, scheduler)
                     history[e + 1] = self._measure_all()
                     row = self._record(epoch_no + 1, phase, row, history[e + 1], history[e])
                     epoch_no += 1
-                    estimating = phase == "warmup" or cfg.blend.weighting == "online"
-                    if estimating and self.schedule.estimate_after(e):
-                        start = self.schedule.window_start(e)
-                        gain, over = deltas(self.stats(history[start]), self.stats(history[e + 1]),
-                                            cfg.blend.metric)
-                        # A super-epoch in which no head generalised (training has converged) says nothing
-                        # about the heads: keep the weights rather than fall back to uniform.
-                        learned = any(g > cfg.blend.min_gain for g in gain.values())
-                        if learned or not estimates:
-                            self.weights = blend_weights(gain, over, min_gain=cfg.blend.min_gain)
-                        estimates.append({"after_epoch": epoch_no, "weights": dict(self.weights),
-                                          "gain": gain, "overfitting": over, "kept": not learned and bool(estimates)})
-                        log.info("G-Blend weights after epoch %d: %s", epoch_no,
-                                 ", ".join(f"{h} {w:.3f}" for h, w in self.weights.items()))
+                    if self._estimates_now(phase, e, epochs):
+                        if b.estimate == "separate":
+                            gain, over, after = self.estimate_separately(e + 1, self.schedule.super_epoch,
+                                                                         optimizer, scheduler, history[e + 1])
+                            extra = {"trained_epochs": self.schedule.super_epoch, "measured_after": after}
+                        else:
+                            gain, over = deltas(self.stats(history[self.schedule.window_start(e)]),
+                                                self.stats(history[e + 1]), b.metric)
+                            extra = {}
+                        self._estimate(epoch_no, gain, over, estimates, **extra)
                     for key, value in row.items():
                         if isinstance(value, float) and math.isfinite(value):
                             writer.add_scalar(key, value, epoch_no)
@@ -322,23 +389,25 @@ class MultiModalTrainer:
                     log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s", epoch_no, phase,
                              row["train_loss"], row[f"{FUSED}_holdout_top1"],
                              f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "")
-                    save_training_checkpoint(
-                        self.out / "last.safetensors", self.model, classes=self.classes,
-                        states={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                "rng": {"torch": torch.get_rng_state()}},
-                        info={"epoch": epoch_no, "phase": phase, "phase_index": index, "phase_epoch": e,
-                              "weights": self.weights, "estimates": estimates, "metrics": self.metrics,
-                              "history": history},
-                        metadata={"blend_weights": json.dumps(self.weights),
-                                  **({"data_settings": self.inputs.to_json()} if self.inputs else {})})
+                    self._save(optimizer, scheduler, {"epoch": epoch_no, "phase": phase, "phase_index": index,
+                                                      "phase_epoch": e, "estimates": estimates, "history": history})
         finally:
             writer.close()
-        (self.out / "blend.json").write_text(json.dumps({"weighting": cfg.blend.weighting, "final": self.weights,
-                                                         "estimates": estimates,
+        (self.out / "blend.json").write_text(json.dumps({"weighting": b.weighting, "estimate": b.estimate,
+                                                         "final": self.weights, "estimates": estimates,
                                                          "skipped": dict(self.skips.errors)}, indent=2))
         self.plot()
         log.info("%s", self.skips.summary())
         return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
+
+    def _estimates_now(self, phase: str, epoch: int, epochs: int) -> bool:
+        """Estimate after ``epoch`` (0-based) of a phase of ``epochs``? Joint: on the schedule (offline at the end
+        of its warm-up, online at the end of the warm-up and each super-epoch). Separate: online on the same
+        schedule, but not after the last epoch (its k + 1 trainings would set weights nothing uses)."""
+        b = self.cfg.blend
+        if b.estimate == "separate":
+            return b.weighting == "online" and epoch + 1 < epochs and self.schedule.estimate_after(epoch)
+        return (phase == "warmup" or b.weighting == "online") and self.schedule.estimate_after(epoch)
 
     def _load_state(self) -> tuple[dict, dict]:
         """Model, weights, metrics and RNG of ``last.safetensors``; the optimizer and scheduler states and

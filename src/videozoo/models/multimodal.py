@@ -80,28 +80,38 @@ class MultiModalNet(nn.Module):
     def head_names(self) -> tuple[str, ...]:
         return (*self.modalities, FUSED)
 
-    def _check(self, inputs: dict) -> None:
+    def _check(self, inputs: dict, modalities: tuple[str, ...]) -> None:
         if not isinstance(inputs, dict):
             raise ValueError(f"{self.name} takes a dict of modality tensors ({', '.join(self.modalities)})")
-        missing = [m for m in self.modalities if m not in inputs]
+        missing = [m for m in modalities if m not in inputs]
         if missing:
-            raise ValueError(f"{self.name} needs the modalities {', '.join(self.modalities)}; "
+            raise ValueError(f"{self.name} needs the modalities {', '.join(modalities)}; "
                              f"missing {', '.join(missing)}")
 
-    def features(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Each modality's pooled feature ``(B, D_m)``."""
-        self._check(inputs)
-        return {m: self.backbones[m].forward_features(inputs[m]) for m in self.modalities}
+    def features(self, inputs: dict[str, Tensor], modalities: tuple[str, ...] | None = None
+                 ) -> dict[str, Tensor]:
+        """Each modality's pooled feature ``(B, D_m)`` (of ``modalities``, default all)."""
+        modalities = self.modalities if modalities is None else modalities
+        self._check(inputs, modalities)
+        return {m: self.backbones[m].forward_features(inputs[m]) for m in modalities}
 
     def forward_features(self, inputs: dict[str, Tensor]) -> Tensor:
         """The concatenated features ``(B, ΣD)`` the fused head sees."""
         feats = self.features(inputs)
         return torch.cat([feats[m] for m in self.modalities], dim=1)
 
-    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
-        feats = self.features(inputs)
-        out = {m: self.heads[m](feats[m]) for m in self.modalities}
-        out[FUSED] = self.fused_head(torch.cat([feats[m] for m in self.modalities], dim=1))
+    def forward(self, inputs: dict[str, Tensor], heads: tuple[str, ...] | None = None) -> dict[str, Tensor]:
+        """Logits ``(B, classes)`` per head: every modality's and ``"fused"``, or only ``heads`` (a modality's
+        head runs its backbone alone: what training one modality by itself needs)."""
+        heads = self.head_names if heads is None else tuple(heads)
+        unknown = [h for h in heads if h not in self.head_names]
+        if unknown:
+            raise ValueError(f"{self.name} has the heads {', '.join(self.head_names)}; not {', '.join(unknown)}")
+        needed = self.modalities if FUSED in heads else tuple(m for m in self.modalities if m in heads)
+        feats = self.features(inputs, needed)
+        out = {m: self.heads[m](feats[m]) for m in heads if m != FUSED}
+        if FUSED in heads:
+            out[FUSED] = self.fused_head(torch.cat([feats[m] for m in self.modalities], dim=1))
         return out
 
     @property
