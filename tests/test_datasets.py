@@ -21,6 +21,8 @@ from videozoo.data import (
     read_video_csv,
     write_video,
 )
+from videozoo.data.datasets import open_reader
+from videozoo.data.sampling import uniform_starts
 from videozoo.data.transforms import Compose, frames_to_clip
 
 RAW = Compose([lambda clip, rng: clip])  # keep decoded uint8 (T, C, H, W): frames stay readable
@@ -183,6 +185,17 @@ def test_audio_or_zeros(videos):
     assert a["audio"].shape == b["audio"].shape == (1, 100, 40)
     assert a["has_audio"] and not b["has_audio"]
     assert a["audio"].std() > 0 and torch.count_nonzero(b["audio"]) == 0
+    # Eval mode: each clip's own sound, (clips, 1, frames, mels), from the clip's first frame.
+    ev = VideoDataset(items, classes, ClipSampling(4), TransformConfig(crop=32), train=False, num_clips=3,
+                      audio=AudioConfig(seconds=0.2))
+    sample = ev[with_audio]
+    assert sample["audio"].shape == (3, 1, 20, 40) and sample["video"].shape[0] == 3
+    with open_reader(items[with_audio].path) as video:
+        fps, count = video.fps, video.num_frames
+    starts = uniform_starts(count, ev.sampling, 3, fps)
+    assert len(set(starts)) == 3
+    for k, start in enumerate(starts):
+        assert torch.equal(sample["audio"][k], ev._audio(items[with_audio], start / fps, True))
 
 
 def test_frames_to_clip_layout():

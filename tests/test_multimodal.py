@@ -185,6 +185,52 @@ def test_online_separate_estimates_each_super_epoch_but_the_last(av, tmp_path):
     assert result["metrics"][1]["rgb_weight"] == result["estimates"][0]["weights"]["rgb"]
 
 
+def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
+    """`videozoo eval` on a G-Blend run folder: clip and video accuracy of every head, the fused head's at the top
+    (as any run's); seen as the run sees its validation set (one clip, one crop, fp32) it gives the run's own
+    validation top-1 of every head."""
+    result = run(av, tmp_path / "run", "blend.weighting=fixed", "blend.fixed_weights={rgb: 1, audio: 1, fused: 1}",
+                 "train.epochs=2", "train.precision=fp32")
+    capsys.readouterr()
+    common = ["eval", "--checkpoint", str(tmp_path / "run"), "--data", str(av / "val.csv"), "--workers", "0"]
+    assert main([*common, "--clips", "1", "--crops", "1", "--precision", "fp32", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics["heads"]) == {"rgb", "audio", "fused"} and metrics["num_videos"] == 4
+    last = result["metrics"][-1]
+    for head, m in metrics["heads"].items():
+        assert m["video_top1"] == pytest.approx(last[f"{head}_val_top1"]), head
+    assert metrics["video_top1"] == metrics["heads"]["fused"]["video_top1"]
+    # The same from Python, to the loss: the views are the run's own, the sound each clip's.
+    from videozoo.engine.checkpoint import read_checkpoint
+    from videozoo.engine.evaluate import evaluate_multimodal, load_for_inference
+    from videozoo.engine.inputs import audio_from_metadata, multimodal_dataset
+    from videozoo.engine.predictor import Predictor
+
+    model, classes, settings = load_for_inference(tmp_path / "run")
+    dataset = multimodal_dataset(load_items(av / "val.csv", classes=classes)[0], classes, settings, model.modalities,
+                                 train=False, audio=audio_from_metadata(read_checkpoint(tmp_path / "run" /
+                                                                                         "last.safetensors")[1]))
+    heads = evaluate_multimodal(Predictor(model, precision="fp32"), dataset, num_workers=0)
+    for head, r in heads.items():
+        loss = -np.log(r.video_probs[np.arange(len(r.video_labels)), r.video_labels]).mean()
+        assert loss == pytest.approx(last[f"{head}_val_loss"], rel=1e-4), head
+    # `videozoo predict` on a joint run: the fused head's probabilities, from the frames and the sound.
+    video = dataset.items[0].path
+    assert main(["predict", "--checkpoint", str(tmp_path / "run"), video, "--clips", "1", "--precision", "fp32",
+                 "--json"]) == 0
+    top = {t["class"]: t["probability"] for t in json.loads(capsys.readouterr().out)["top"]}
+    row = list(heads["fused"].video_indices).index(0)
+    assert [top[c] for c in classes] == pytest.approx(heads["fused"].video_probs[row].tolist(), rel=1e-5)
+    assert main(["extract", "--checkpoint", str(tmp_path / "run"), "--data", str(av / "val.csv"),
+                 "--out", str(tmp_path / "f.npz")]) == 2
+    assert "multi-modal" in capsys.readouterr().err
+    saved = json.loads((tmp_path / "run" / "eval_val" / "metrics.json").read_text())
+    assert saved["heads"] == metrics["heads"] and (tmp_path / "run" / "eval_val" / "confusion.png").is_file()
+    assert main([*common, "--clips", "2", "--crops", "3"]) == 0  # the papers' protocol, fewer clips
+    text = capsys.readouterr().out
+    assert "fused head: video top-1" in text and "audio head: clip  top-1" in text
+
+
 def test_missing_audio_is_zeros_and_flagged(tmp_path):
     write_video(tmp_path / "a" / "silent.mp4", np.zeros((8, 32, 32, 3), np.uint8))
     items, classes = load_items(tmp_path)

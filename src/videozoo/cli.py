@@ -192,10 +192,22 @@ def _stream_dataset(args, ckpt: str):
     model, classes, settings = load_for_inference(ckpt)
     items, _ = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                           split=args.split, subset="test")
+    if model.arch == "multimodal":  # a G-Blend run: every head, on the modalities it was trained on
+        from .engine.checkpoint import read_checkpoint
+        from .engine.evaluate import resolve_checkpoint
+        from .engine.inputs import audio_from_metadata, multimodal_dataset
+
+        if "flow" in model.modalities and not args.flow_root:
+            raise UsageError(f"{ckpt} takes optical flow ({', '.join(model.modalities)}): give --flow-root")
+        _, metadata = read_checkpoint(resolve_checkpoint(ckpt))
+        dataset = multimodal_dataset(items, classes, settings, model.modalities, train=False, num_clips=args.clips,
+                                     crops=args.crops, audio=audio_from_metadata(metadata), flow_root=args.flow_root,
+                                     data_root=data_root_of(args.data, args.root))
+        return model, dataset, "multimodal"
     family = get_entry(model.arch).family
-    if family == "audio":
-        dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False, num_clips=1,
-                               audio=AudioConfig())
+    if family == "audio":  # each clip's sound is a view
+        dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False,
+                               num_clips=args.clips, audio=AudioConfig())
         return model, dataset, "audio"
     if settings.modality == "flow" or getattr(model, "in_channels", 3) == 2:
         if not args.flow_root:
@@ -214,15 +226,20 @@ def _stream_dataset(args, ckpt: str):
 def cmd_eval(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .engine.evaluate import evaluate, fuse_streams, resolve_checkpoint
+    from .engine.evaluate import evaluate, evaluate_multimodal, fuse_streams, resolve_checkpoint
     from .engine.predictor import Predictor
 
-    results = {}
+    results, heads = {}, None
     for ckpt in args.checkpoint:
         model, dataset, key = _stream_dataset(args, ckpt)
         name = f"{Path(ckpt).name}" if Path(ckpt).is_dir() else Path(ckpt).stem
-        results[name] = evaluate(Predictor(model, precision=args.precision), dataset, batch_size=args.batch_size,
-                                 num_workers=args.workers, progress=not args.json, input_key=key)
+        predictor = Predictor(model, precision=args.precision)
+        options = {"batch_size": args.batch_size, "num_workers": args.workers, "progress": not args.json}
+        if key == "multimodal":
+            heads = evaluate_multimodal(predictor, dataset, **options)
+            results[name] = heads["fused"]  # the run's prediction; in a score fusion, its stream
+        else:
+            results[name] = evaluate(predictor, dataset, input_key=key, **options)
     if len(results) > 1:
         if args.stream_weights and len(args.stream_weights) != len(results):
             raise UsageError(f"--stream-weights needs one weight per checkpoint ({len(results)})")
@@ -242,15 +259,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
     out = args.out
     if out is None and Path(ckpt).is_dir():
         out = Path(ckpt) / f"eval_{Path(args.data).stem}"
+    metrics = result.as_dict()
+    if heads is not None:  # the fused head's metrics at the top (as any run's), every head's under "heads"
+        metrics["heads"] = {h: {k: r.as_dict()[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5")}
+                            for h, r in heads.items()}
     if out is not None:
         result.write(out)
+        (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if args.json:
-        print(json.dumps(result.as_dict()))
+        print(json.dumps(metrics))
         return
     print(f"{resolve_checkpoint(ckpt)} on {args.data}: {result.num_videos} videos "
           f"({args.clips} clips × {args.crops} crops each), {result.num_skipped} unreadable skipped")
-    print(f"  clip  top-1 {result.clip_top1:.4f}  top-5 {result.clip_top5:.4f}")
-    print(f"  video top-1 {result.video_top1:.4f}  top-5 {result.video_top5:.4f}")
+    for head, r in (heads or {"": result}).items():
+        label = f"{head} head: " if head else ""
+        print(f"  {label}clip  top-1 {r.clip_top1:.4f}  top-5 {r.clip_top5:.4f}")
+        print(f"  {label}video top-1 {r.video_top1:.4f}  top-5 {r.video_top5:.4f}")
     if out is not None:
         print(f"  per-class accuracy, confusion matrix (CSV and PNG) in {out}")
 
@@ -260,12 +284,21 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from .engine.predictor import Predictor
 
     model, classes, settings = load_for_inference(args.checkpoint)
-    if settings.modality == "flow" or getattr(model, "in_channels", 3) == 2:
+    multimodal = model.arch == "multimodal"
+    if (settings.modality == "flow" or getattr(model, "in_channels", 3) == 2
+            or (multimodal and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")
+    audio = None
+    if multimodal:  # a G-Blend run predicts with its fused head, from the frames and the sound
+        from .engine.checkpoint import read_checkpoint
+        from .engine.evaluate import resolve_checkpoint
+        from .engine.inputs import audio_from_metadata
+
+        audio = audio_from_metadata(read_checkpoint(resolve_checkpoint(args.checkpoint))[1])
     predictor = Predictor(model, precision=args.precision)
     for video in args.videos:
-        top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top)
+        top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top, audio=audio)
         if args.json:
             print(json.dumps({"video": video, "top": [{"class": c, "probability": p} for c, p in top]}))
         else:
@@ -288,6 +321,9 @@ def cmd_extract(args: argparse.Namespace) -> None:
     classes = None
     if args.checkpoint:
         model, classes, settings = load_for_inference(args.checkpoint)
+        if model.arch == "multimodal":
+            raise UsageError(f"{args.checkpoint} is a multi-modal (G-Blend) run; extract takes one modality's model "
+                             "(from Python, MultiModalNet.features gives each backbone's pooled features)")
     items, found = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                               split=args.split, subset=args.subset)
     if args.model:

@@ -330,8 +330,9 @@ class VideoDataset(Dataset):
 
     In training mode an item is one random clip: ``{"video": (C, T, H, W), "label", "index"}``.
     In eval mode it is ``num_clips`` uniformly spaced clips × the transform's views:
-    ``{"video": (num_clips · V, C, T, H, W), …}``. A video that cannot be read gives
-    ``{"skipped": True, "index", "path", "error"}`` instead (see :func:`collate_videos`).
+    ``{"video": (num_clips · V, C, T, H, W), …}`` (clip-major: view ``k · V + j`` is crop ``j`` of clip ``k``),
+    and with ``audio`` each clip's spectrogram, ``{"audio": (num_clips, 1, frames, mels)}``. A video that
+    cannot be read gives ``{"skipped": True, "index", "path", "error"}`` instead (see :func:`collate_videos`).
 
     Args:
         items, classes: from one of the sources above.
@@ -429,8 +430,10 @@ class VideoDataset(Dataset):
         if self.modality == "rgb" and self.flow_transform is not None:
             out["flow"] = self._clips(flow, self.flow_transform, index, len(starts))
         if self.audio is not None:
-            start_seconds = (first + starts[0]) / fps if fps else 0.0
-            out["audio"], out["has_audio"] = self._audio(item, start_seconds, has_audio)
+            # Each clip's sound, from the clip's first frame; training: (1, F, M), eval: (clips, 1, F, M).
+            spectrograms = [self._audio(item, (first + s) / fps if fps else 0.0, has_audio) for s in starts]
+            out["audio"] = spectrograms[0] if self.train else torch.stack(spectrograms)
+            out["has_audio"] = has_audio
         return out
 
     def _clips(self, frames: torch.Tensor, transform, index: int, num_clips: int) -> torch.Tensor:
@@ -450,15 +453,16 @@ class VideoDataset(Dataset):
             last = max(min(int(round(item.end * video.fps)), video.num_frames), first + 1)
         return first, last - first
 
-    def _audio(self, item: VideoItem, start: float, has_audio: bool) -> tuple[torch.Tensor, bool]:
+    def _audio(self, item: VideoItem, start: float, has_audio: bool) -> torch.Tensor:
+        """The log-Mel spectrogram ``(1, frames, mels)`` from ``start`` seconds (zeros without an audio track)."""
         cfg = self.audio
         spec = torch.zeros(1, cfg.frames, cfg.n_mels)
         if not has_audio:
-            return spec, False
+            return spec
         wave = read_audio(item.path, cfg.sample_rate, start=start, duration=cfg.seconds)
         mel = log_mel(wave, cfg.sample_rate, cfg.n_mels)[: cfg.frames]
         spec[0, : mel.shape[0]] = mel
-        return spec, True
+        return spec
 
 
 def data_root_of(source: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..data.datasets import SkipLog, VideoDataset, VideoItem, collate_videos
+from ..data.datasets import AudioConfig, SkipLog, VideoDataset, VideoItem, collate_videos
 from ..data.decode import VideoError
 from ..models.registry import get_entry
 from .checkpoint import CheckpointError, load_model, read_checkpoint
-from .inputs import InputSettings, settings_from_metadata
+from .inputs import InputSettings, multimodal_dataset, settings_from_metadata
 from .metrics import confusion_matrix, per_class_accuracy, plot_confusion, topk_correct, write_confusion_csv
 from .predictor import Predictor
 
@@ -76,19 +76,51 @@ def scores_of_views(predictor: Predictor, views: torch.Tensor, chunk: int = 16) 
     return torch.cat([predictor(views[i:i + chunk]).softmax(1).cpu() for i in range(0, len(views), chunk)])
 
 
-def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size: int = 4, num_workers: int = 2,
-             progress: bool = False, chunk: int = 16, input_key: str = "video") -> EvalResult:
-    """Clip and video accuracy of ``model`` on an eval-mode dataset (``train=False``).
+class _Tally:
+    """One head's view scores, accumulated batch by batch."""
 
-    ``input_key="audio"`` scores an audio model on the dataset's spectrograms (one view per video).
-    """
+    def __init__(self) -> None:
+        self.probs: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
+        self.indices: list[torch.Tensor] = []
+        self.top1 = self.top5 = self.clips = 0
+
+    def add(self, scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
+        """``scores``: softmax ``(B, views, classes)``; ``labels``, ``indices``: ``(B,)``."""
+        b, v = scores.shape[:2]
+        flat, y_views = scores.flatten(0, 1), labels.repeat_interleave(v)
+        self.top1 += topk_correct(flat, y_views, 1).sum().item()
+        self.top5 += topk_correct(flat, y_views, 5).sum().item()
+        self.clips += b * v
+        self.probs.append(scores.mean(1))
+        self.labels.append(labels)
+        self.indices.append(indices)
+
+    def result(self, classes: list[str], skips: SkipLog) -> EvalResult:
+        k = len(classes)
+        video_probs = torch.cat(self.probs) if self.probs else torch.zeros(0, k)
+        video_labels = torch.cat(self.labels) if self.labels else torch.zeros(0, dtype=torch.long)
+        n = len(video_labels)
+        matrix = confusion_matrix(video_labels.tolist(), video_probs.argmax(1).tolist(), k)
+        return EvalResult(
+            clip_top1=self.top1 / max(self.clips, 1), clip_top5=self.top5 / max(self.clips, 1),
+            video_top1=topk_correct(video_probs, video_labels, 1).float().mean().item() if n else 0.0,
+            video_top5=topk_correct(video_probs, video_labels, 5).float().mean().item() if n else 0.0,
+            num_videos=n, num_clips=self.clips, num_skipped=len(skips), classes=list(classes), confusion=matrix,
+            video_probs=video_probs.numpy(), video_labels=video_labels.numpy(),
+            video_indices=torch.cat(self.indices).numpy() if self.indices else np.zeros(0, int),
+            skipped=dict(skips.errors),
+        )
+
+
+def _evaluate_heads(dataset: VideoDataset, heads: list[str], score, *, batch_size: int, num_workers: int,
+                    progress: bool) -> dict[str, EvalResult]:
+    """Run ``score(batch) → {head: softmax (B, views, classes)}`` over an eval-mode dataset; a result per head."""
     if dataset.train:
         raise ValueError("evaluate needs an eval-mode dataset (VideoDataset(..., train=False))")
-    predictor = model if isinstance(model, Predictor) else Predictor(model)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_videos)
     skips = SkipLog()
-    probs, labels, indices = [], [], []
-    clip_top1 = clip_top5 = clips = 0
+    tallies = {h: _Tally() for h in heads}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -96,36 +128,72 @@ def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size:
         bar = tqdm(total=len(dataset), desc="evaluating", unit="video", leave=False)
     for batch in loader:
         skips.record(batch["skipped"])
-        if "video" in batch:
-            views = batch[input_key] if input_key == "video" else batch[input_key].unsqueeze(1)
-            b, v = views.shape[:2]
-            scores = scores_of_views(predictor, views.flatten(0, 1), chunk).view(b, v, -1)
-            y = batch["label"]
-            flat = scores.flatten(0, 1)
-            y_views = y.repeat_interleave(v)
-            clip_top1 += topk_correct(flat, y_views, 1).sum().item()
-            clip_top5 += topk_correct(flat, y_views, 5).sum().item()
-            clips += b * v
-            probs.append(scores.mean(1))
-            labels.append(y)
-            indices.append(batch["index"])
+        if "label" in batch:
+            for h, scores in score(batch).items():
+                tallies[h].add(scores, batch["label"], batch["index"])
         if bar is not None:
             bar.update(len(batch["skipped"]) + (len(batch["label"]) if "label" in batch else 0))
     if bar is not None:
         bar.close()
-    k = len(dataset.classes)
-    video_probs = torch.cat(probs) if probs else torch.zeros(0, k)
-    video_labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
-    n = len(video_labels)
-    matrix = confusion_matrix(video_labels.tolist(), video_probs.argmax(1).tolist(), k)
-    return EvalResult(
-        clip_top1=clip_top1 / max(clips, 1), clip_top5=clip_top5 / max(clips, 1),
-        video_top1=topk_correct(video_probs, video_labels, 1).float().mean().item() if n else 0.0,
-        video_top5=topk_correct(video_probs, video_labels, 5).float().mean().item() if n else 0.0,
-        num_videos=n, num_clips=clips, num_skipped=len(skips), classes=list(dataset.classes), confusion=matrix,
-        video_probs=video_probs.numpy(), video_labels=video_labels.numpy(),
-        video_indices=torch.cat(indices).numpy() if indices else np.zeros(0, int), skipped=dict(skips.errors),
-    )
+    return {h: t.result(dataset.classes, skips) for h, t in tallies.items()}
+
+
+def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size: int = 4, num_workers: int = 2,
+             progress: bool = False, chunk: int = 16, input_key: str = "video") -> EvalResult:
+    """Clip and video accuracy of ``model`` on an eval-mode dataset (``train=False``).
+
+    ``input_key="audio"`` scores an audio model on the dataset's spectrograms (one view per clip).
+    """
+    predictor = model if isinstance(model, Predictor) else Predictor(model)
+
+    def score(batch: dict) -> dict[str, torch.Tensor]:
+        views = batch[input_key]
+        b, v = views.shape[:2]
+        return {"": scores_of_views(predictor, views.flatten(0, 1), chunk).view(b, v, -1)}
+
+    return _evaluate_heads(dataset, [""], score, batch_size=batch_size, num_workers=num_workers,
+                           progress=progress)[""]
+
+
+def _modality_keys(net: nn.Module, dataset: VideoDataset) -> dict[str, str]:
+    """Where each of a multi-modal model's modalities is in the dataset's items (``video``, ``flow``, ``audio``)."""
+    if not hasattr(net, "modalities"):
+        raise ValueError(f"{getattr(net, 'arch', type(net).__name__)} is not a multi-modal model; use evaluate")
+    keys = {}
+    for m in net.modalities:
+        keys[m] = "audio" if m == "audio" else "video" if m == dataset.modality else "flow"
+        if m == "audio" and dataset.audio is None:
+            raise ValueError("the model takes audio: give the dataset an AudioConfig")
+        if keys[m] == "flow" and dataset.flow_transform is None:
+            raise ValueError("the model takes optical flow: give the dataset a flow_transform and flow_root")
+    return keys
+
+
+def multimodal_scores(predictor: Predictor, batch: dict, keys: dict[str, str], chunk: int = 16
+                      ) -> dict[str, torch.Tensor]:
+    """Softmax ``(B, views, classes)`` of every head of a multi-modal predictor on a batch of eval items.
+
+    The visual views are ``clips × crops`` (clip-major); the audio is one spectrogram per clip, so a clip's sound
+    goes with every crop of it."""
+    views = {m: batch[key] for m, key in keys.items()}
+    b, v = len(batch["label"]), max(x.shape[1] for x in views.values())
+    if "audio" in views:
+        views["audio"] = views["audio"].repeat_interleave(v // views["audio"].shape[1], dim=1)
+    flat = {m: x.flatten(0, 1) for m, x in views.items()}
+    outs = [predictor({m: x[i:i + chunk] for m, x in flat.items()}) for i in range(0, b * v, chunk)]
+    return {h: torch.cat([o[h].softmax(1).cpu() for o in outs]).view(b, v, -1) for h in outs[0]}
+
+
+def evaluate_multimodal(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size: int = 4,
+                        num_workers: int = 2, progress: bool = False, chunk: int = 16) -> dict[str, EvalResult]:
+    """Clip and video accuracy of every head of a multi-modal (late-fusion) model: each modality's and
+    ``"fused"``, on an eval-mode dataset from :func:`~videozoo.engine.inputs.multimodal_dataset` (see
+    :func:`multimodal_scores` for how the views pair up)."""
+    predictor = model if isinstance(model, Predictor) else Predictor(model)
+    keys = _modality_keys(predictor.model, dataset)
+    return _evaluate_heads(dataset, list(predictor.model.head_names),
+                           lambda batch: multimodal_scores(predictor, batch, keys, chunk), batch_size=batch_size,
+                           num_workers=num_workers, progress=progress)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -159,14 +227,24 @@ def load_for_inference(path: str | os.PathLike) -> tuple[nn.Module, list[str], I
 
 
 def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[str], settings: InputSettings,
-                  clips: int = 3, top: int = 5) -> list[tuple[str, float]]:
-    """Top-``top`` classes of one video with their probabilities (mean softmax over ``clips`` centre crops)."""
-    dataset = VideoDataset([VideoItem(str(video), 0)], classes, settings.sampling, settings.transform(1),
-                           train=False, num_clips=clips)
+                  clips: int = 3, top: int = 5, audio: AudioConfig | None = None) -> list[tuple[str, float]]:
+    """Top-``top`` classes of one video with their probabilities (mean softmax over ``clips`` centre crops; for
+    a multi-modal model its fused head's, with ``audio`` its spectrogram settings)."""
+    items = [VideoItem(str(video), 0)]
+    net = predictor.model
+    if hasattr(net, "modalities"):
+        dataset = multimodal_dataset(items, classes, settings, net.modalities, train=False, num_clips=clips,
+                                     audio=audio or AudioConfig())
+    else:
+        dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False,
+                               num_clips=clips)
     item = dataset[0]
     if item.get("skipped"):
         raise VideoError(item["error"])
-    probs = scores_of_views(predictor, item["video"]).mean(0)
+    if hasattr(net, "modalities"):
+        probs = multimodal_scores(predictor, collate_videos([item]), _modality_keys(net, dataset))["fused"][0].mean(0)
+    else:
+        probs = scores_of_views(predictor, item["video"]).mean(0)
     best = probs.topk(min(top, len(classes)))
     return [(classes[i], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
 

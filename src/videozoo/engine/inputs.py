@@ -8,12 +8,13 @@ what it was trained on without being told.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from ..data.datasets import VideoItem, open_reader
+from ..data.datasets import AudioConfig, VideoDataset, VideoItem, open_reader
 from ..data.decode import VideoError
 from ..data.sampling import ClipSampling
 from ..data.transforms import TransformConfig, transform_config_for
@@ -108,3 +109,28 @@ def check_model_accepts(model: torch.nn.Module, settings: InputSettings) -> None
 def settings_from_metadata(metadata: Mapping[str, str]) -> InputSettings | None:
     text = metadata.get("data_settings")
     return InputSettings.from_json(text) if text else None
+
+
+def audio_from_metadata(metadata: Mapping[str, str]) -> AudioConfig:
+    """The spectrogram settings a multi-modal checkpoint was trained with (``audio_settings``; else the default)."""
+    text = metadata.get("audio_settings")
+    return AudioConfig(**json.loads(text)) if text else AudioConfig()
+
+
+def multimodal_dataset(items: Sequence[VideoItem], classes: Sequence[str], settings: InputSettings,
+                       modalities: Iterable[str], *, train: bool, num_clips: int = 1, crops: int = 1, seed: int = 0,
+                       audio: AudioConfig | None = None, backend: str = "pyav",
+                       flow_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None
+                       ) -> VideoDataset:
+    """What a late-fusion model over ``modalities`` reads: the visual modality (RGB, else flow) as ``"video"``,
+    flow beside RGB as ``"flow"`` (same frames, same crop, flow normalisation) and, with ``audio``, each clip's
+    spectrogram. Training and evaluation build it alike."""
+    modalities = list(modalities)
+    visual = "flow" if "flow" in modalities and "rgb" not in modalities else "rgb"
+    transform = settings.transform(crops)
+    flow_transform = replace(transform, normalization="flow") if "flow" in modalities and visual == "rgb" else None
+    if visual == "flow":
+        transform = replace(transform, normalization="flow")
+    return VideoDataset(items, classes, settings.sampling, transform, train=train, num_clips=num_clips, seed=seed,
+                        audio=audio if "audio" in modalities else None, backend=backend, modality=visual,
+                        flow_transform=flow_transform, flow_root=flow_root, data_root=data_root)

@@ -48,7 +48,7 @@ from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
 from .checkpoint import save_training_checkpoint
 from .config import RunConfig, check_config, config_to_yaml
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
-from .inputs import InputSettings, resolve_inputs
+from .inputs import multimodal_dataset, resolve_inputs
 from .metrics import _pyplot, topk_correct
 from .predictor import autocast_dtype, resolve_precision
 from .trainer import (
@@ -105,15 +105,14 @@ class MultiModalTrainer:
 
         self.modalities = dict(b.modalities)
         visual = "rgb" if "rgb" in self.modalities else "flow" if "flow" in self.modalities else None
-        self.inputs: InputSettings | None = None
         overrides = {m: dict(b.backbone_overrides.get(m, {})) for m in self.modalities}
         if "flow" in overrides:
             overrides["flow"].setdefault("in_channels", 2)
         for m, name in self.modalities.items():
             if "zero_init_residual" in get_entry(name).override_names() and cfg.train.zero_init_residual:
                 overrides[m].setdefault("zero_init_residual", True)
-        if visual is not None:
-            self.inputs = resolve_inputs(d, self.modalities[visual], self.train_items)
+        # Clip settings (saved in the checkpoints for eval) also for audio alone: the dataset samples clips.
+        self.inputs = resolve_inputs(d, self.modalities[visual] if visual else "r2plus1d_18", self.train_items)
         self.model = create_model("multimodal", len(self.classes), backbones=self.modalities,
                                   backbone_overrides=overrides, fusion_hidden=b.fusion_hidden)
         self.heads = list(self.model.head_names)
@@ -133,18 +132,10 @@ class MultiModalTrainer:
 
     # -- set-up ------------------------------------------------------------------------------------
     def _dataset(self, items, train: bool) -> VideoDataset:
-        inputs = self.inputs or resolve_inputs(self.cfg.data, "r2plus1d_18", items)
-        flow_cfg = None
-        if self.visual == "rgb" and "flow" in self.modalities:
-            flow_cfg = _with(inputs.transform(1), normalization="flow")
-        transform = inputs.transform(1)
-        if self.visual == "flow":
-            transform = _with(transform, normalization="flow")
-        return VideoDataset(items, self.classes, inputs.sampling, transform, train=train, num_clips=1,
-                            seed=self.cfg.train.seed, audio=self.audio, backend=self.cfg.data.backend,
-                            modality=self.visual or "rgb", flow_transform=flow_cfg,
-                            flow_root=self.cfg.blend.flow_root,
-                            data_root=data_root_of(self.cfg.data.train, self.cfg.data.root))
+        cfg = self.cfg
+        return multimodal_dataset(items, self.classes, self.inputs, self.modalities, train=train, seed=cfg.train.seed,
+                                  audio=self.audio, backend=cfg.data.backend, flow_root=cfg.blend.flow_root,
+                                  data_root=data_root_of(cfg.data.train, cfg.data.root))
 
     def _initial_weights(self) -> dict[str, float]:
         b = self.cfg.blend
@@ -191,8 +182,8 @@ class MultiModalTrainer:
             self.skips.record(batch["skipped"])
             if "label" not in batch:
                 continue
-            # Eval datasets give one view per clip: (B, 1, C, T, H, W) → (B, C, T, H, W).
-            inputs = {m: (x[:, 0] if m != "audio" else x) for m, x in self._inputs(batch).items()}
+            # Eval datasets give one clip, one view: (B, 1, ...) → (B, ...).
+            inputs = {m: x[:, 0] for m, x in self._inputs(batch).items()}
             y = batch["label"].to(self.device)
             with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                 out = self.model(inputs, heads=heads)
@@ -321,7 +312,10 @@ class MultiModalTrainer:
                     "rng": {"torch": torch.get_rng_state()}},
             info={**info, "weights": self.weights, "metrics": self.metrics},
             metadata={"blend_weights": json.dumps(self.weights),
-                      **({"data_settings": self.inputs.to_json()} if self.inputs else {})})
+                      "data_settings": self.inputs.to_json(),
+                      **({"audio_settings": json.dumps({"seconds": self.audio.seconds, "n_mels": self.audio.n_mels,
+                                                        "sample_rate": self.audio.sample_rate})}
+                         if self.audio else {})})
 
     def run(self) -> dict:
         cfg, b = self.cfg, self.cfg.blend
@@ -445,12 +439,6 @@ class MultiModalTrainer:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
-
-
-def _with(config, **changes):
-    from dataclasses import replace
-
-    return replace(config, **changes)
 
 
 def train_multimodal(cfg: RunConfig, resume: bool = False) -> dict:

@@ -150,15 +150,18 @@ class Predictor:
         return self.run(self.model.forward_features, clips)
 
     @torch.inference_mode()
-    def run(self, fn, clips: Tensor) -> Tensor:
-        x = clips.to(self.device, non_blocking=True)
-        if x.ndim == 5:
-            x = x.contiguous(memory_format=self.memory_format)
+    def run(self, fn, clips: Tensor | dict[str, Tensor]) -> Tensor | dict[str, Tensor]:
+        """``fn`` on ``clips`` (a tensor, or a multi-modal model's dict of them); float32 out, a dict for a dict."""
+        x = {m: self._place(v) for m, v in clips.items()} if isinstance(clips, dict) else self._place(clips)
         dtype = self.dtype
         with (full_fp32_convs(self.device.type == "cuda" and not self.allow_tf32),
               torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)):
             out = fn(x)
-        return out.float()
+        return {k: v.float() for k, v in out.items()} if isinstance(out, dict) else out.float()
+
+    def _place(self, x: Tensor) -> Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=self.memory_format) if x.ndim == 5 else x
 
     def __repr__(self) -> str:
         return (f"Predictor({getattr(self.model, 'arch', type(self.model).__name__)}, device={self.device}, "
