@@ -231,12 +231,35 @@ def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
     assert "fused head: video top-1" in text and "audio head: clip  top-1" in text
 
 
-def test_missing_audio_is_zeros_and_flagged(tmp_path):
+def test_missing_audio_is_zeros_and_flagged(av, tmp_path):
     write_video(tmp_path / "a" / "silent.mp4", np.zeros((8, 32, 32, 3), np.uint8))
     items, classes = load_items(tmp_path)
     ds = VideoDataset(items, classes, transform=TransformConfig(crop=32), audio=AudioConfig())
     sample = ds[0]
     assert not sample["has_audio"] and torch.count_nonzero(sample["audio"]) == 0
+    # A run counts its silent training videos (blend.json), and refuses a data set with no sound at all.
+    silent = []
+    for c in ("left", "right"):
+        for k in range(2):
+            path = tmp_path / "silent" / f"{c}{k}.mp4"
+            write_video(path, np.zeros((12, 32, 32, 3), np.uint8))
+            silent.append(f"{path},{c}")
+    rows = (av / "train.csv").read_text().splitlines()
+    absolute = [f"{av / line.split(',')[0]},{line.split(',')[1]}" for line in rows[1:]]
+    (tmp_path / "mixed.csv").write_text("\n".join(["path,label", *absolute, *silent]) + "\n")
+    (tmp_path / "quiet.csv").write_text("\n".join(["path,label", *silent]) + "\n")
+    common = ["blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", "blend.weighting=naive",
+              "train.epochs=1", *SMALL]
+    train_multimodal(load_config(None, [f"data.train={tmp_path / 'mixed.csv'}", f"out={tmp_path / 'm'}", *common]))
+    tracks = json.loads((tmp_path / "m" / "blend.json").read_text())["audio_tracks"]
+    items = load_items(tmp_path / "mixed.csv")[0]
+    train_idx, _ = split_holdout([i.label for i in items], 0.25, seed=0)  # the probe covers the training split
+    assert tracks["probed"] == len(train_idx)
+    assert tracks["without_audio"] == sum("silent" in items[i].path for i in train_idx) > 0
+    assert all("silent" in p for p in tracks["examples"])
+    with pytest.raises(DataError, match="none of .* has an audio track"):
+        train_multimodal(load_config(None, [f"data.train={tmp_path / 'quiet.csv'}", f"out={tmp_path / 'q'}",
+                                            *common]))
 
 
 def test_config_errors(av, tmp_path):

@@ -33,8 +33,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..data.audio import has_audio
 from ..data.datasets import (
     AudioConfig,
+    DataError,
     SkipLog,
     VideoDataset,
     collate_videos,
@@ -120,6 +122,7 @@ class MultiModalTrainer:
             fp32_weight_grads(self.model)
         self.model.to(self.device)
         self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels) if "audio" in self.modalities else None
+        self.audio_tracks = self._probe_audio() if self.audio else None
         self.visual = visual
         self.train_set = self._dataset(self.train_items, train=True)
         self.measure_sets = {"train_subset": self._dataset(self.subset_items, train=False),
@@ -136,6 +139,23 @@ class MultiModalTrainer:
         return multimodal_dataset(items, self.classes, self.inputs, self.modalities, train=train, seed=cfg.train.seed,
                                   audio=self.audio, backend=cfg.data.backend, flow_root=cfg.blend.flow_root,
                                   data_root=data_root_of(cfg.data.train, cfg.data.root))
+
+    def _probe_audio(self, limit: int = 512) -> dict:
+        """Which training videos have an audio track (all of them, or a sample of ``limit``): silent ones train on
+        zero spectrograms, flagged; a data set with no sound at all is an error, not a silently useless head."""
+        items = self.train_items
+        if len(items) > limit:
+            rng = np.random.default_rng(self.cfg.train.seed)
+            items = [items[i] for i in sorted(rng.choice(len(items), size=limit, replace=False))]
+        silent = [item.path for item in items if not has_audio(item.path)]
+        what = f"{len(items)} training videos" + (" sampled" if len(items) < len(self.train_items) else "")
+        if len(silent) == len(items):
+            raise DataError(f"blend.modalities has audio, but none of {what} has an audio track (e.g. {silent[0]}); "
+                            "drop audio from blend.modalities or train on videos with sound")
+        if silent:
+            log.warning("%d of %s have no audio track: their audio is a zero spectrogram (e.g. %s)", len(silent),
+                        what, silent[0])
+        return {"probed": len(items), "without_audio": len(silent), "examples": silent[:10]}
 
     def _initial_weights(self) -> dict[str, float]:
         b = self.cfg.blend
@@ -389,6 +409,7 @@ class MultiModalTrainer:
             writer.close()
         (self.out / "blend.json").write_text(json.dumps({"weighting": b.weighting, "estimate": b.estimate,
                                                          "final": self.weights, "estimates": estimates,
+                                                         "audio_tracks": self.audio_tracks,
                                                          "skipped": dict(self.skips.errors)}, indent=2))
         self.plot()
         log.info("%s", self.skips.summary())
