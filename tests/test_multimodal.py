@@ -178,11 +178,15 @@ def test_separate_estimate_puts_the_run_back(av, tmp_path):
 
 
 def test_online_separate_estimates_each_super_epoch_but_the_last(av, tmp_path):
+    """Online, separate: after the warm-up and every super-epoch but the last, each head trained for the
+    super-epoch or the fewer epochs the run has left; the next epochs train with the estimate."""
     result = run(av, tmp_path / "x", "blend.weighting=online", "blend.estimate=separate", "blend.warmup_epochs=1",
-                 "blend.super_epoch=1", "train.epochs=3")
-    assert [e["after_epoch"] for e in result["estimates"]] == [1, 2]
-    assert all(e["estimate"] == "separate" for e in result["estimates"])
-    assert result["metrics"][1]["rgb_weight"] == result["estimates"][0]["weights"]["rgb"]
+                 "blend.super_epoch=2", "train.epochs=4")
+    estimates = result["estimates"]
+    assert [(e["after_epoch"], e["trained_epochs"]) for e in estimates] == [(1, 2), (3, 1)]
+    assert all(e["estimate"] == "separate" for e in estimates)
+    assert [r["rgb_weight"] for r in result["metrics"]] == [
+        1 / 3, estimates[0]["weights"]["rgb"], estimates[0]["weights"]["rgb"], estimates[1]["weights"]["rgb"]]
 
 
 def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):

@@ -373,9 +373,11 @@ class MultiModalTrainer:
                         self.model.load_state_dict(initial)  # train from scratch with the estimated weights
                     history = {0: self._measure_all()}
                     if phase == "main" and b.weighting == "offline" and b.estimate == "separate":
-                        # The paper's offline G-Blend: each head trained alone from the start for the warm-up.
-                        gain, over, after = self.estimate_separately(0, self.schedule.warmup, optimizer, scheduler,
-                                                                     history[0])
+                        # The paper's offline G-Blend: each head trained alone from the start for the warm-up,
+                        # under the schedule a joint warm-up would have (it may be longer than the run).
+                        gain, over, after = self.estimate_separately(
+                            0, self.schedule.warmup, *self._optim(max(cfg.train.epochs, self.schedule.warmup)),
+                            history[0])
                         self._estimate(0, gain, over, estimates, trained_epochs=self.schedule.warmup,
                                        measured_after=after)
                         self._save(optimizer, scheduler, {"epoch": epoch_no, "phase": phase, "phase_index": index,
@@ -387,10 +389,11 @@ class MultiModalTrainer:
                     row = self._record(epoch_no + 1, phase, row, history[e + 1], history[e])
                     epoch_no += 1
                     if self._estimates_now(phase, e, epochs):
-                        if b.estimate == "separate":
-                            gain, over, after = self.estimate_separately(e + 1, self.schedule.super_epoch,
-                                                                         optimizer, scheduler, history[e + 1])
-                            extra = {"trained_epochs": self.schedule.super_epoch, "measured_after": after}
+                        if b.estimate == "separate":  # over the stretch the new weights will train
+                            n = min(self.schedule.super_epoch, epochs - e - 1)
+                            gain, over, after = self.estimate_separately(e + 1, n, optimizer, scheduler,
+                                                                         history[e + 1])
+                            extra = {"trained_epochs": n, "measured_after": after}
                         else:
                             gain, over = deltas(self.stats(history[self.schedule.window_start(e)]),
                                                 self.stats(history[e + 1]), b.metric)
