@@ -61,15 +61,20 @@ def main() -> None:
                         help="av: classes = motion × pitch; motion: classes = motions, the tone names the class in "
                              "--audio-informative of the videos and is a random, memorisable pitch in the rest")
     parser.add_argument("--audio-informative", type=float, default=0.5)
+    parser.add_argument("--motion-informative", type=float, default=1.0,
+                        help="motion set: the share of videos that move their class's way (the rest: a random "
+                             "class's), so that each modality names the class in some videos only")
+    parser.add_argument("--val-per-class", type=int, default=12)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     out = Path(args.out)
     data = out / "data"
     if not (data / "train.csv").exists():
-        make_synthetic_dataset(data, SynthConfig(classes=args.classes, per_class=args.per_class, val_per_class=12,
-                                                 audio_visual=args.set == "av",
-                                                 audio_informative=args.audio_informative))
+        make_synthetic_dataset(data, SynthConfig(classes=args.classes, per_class=args.per_class,
+                                                 val_per_class=args.val_per_class, audio_visual=args.set == "av",
+                                                 audio_informative=args.audio_informative,
+                                                 motion_informative=args.motion_informative))
     common = [f"data.train={data / 'train.csv'}", f"data.val={data / 'val.csv'}",
               "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}",
               f"blend.backbone_overrides={{rgb: {{base_width: {args.width}}}, audio: {{base_width: {args.width}}}}}",
@@ -90,7 +95,8 @@ def main() -> None:
         print(f"{name}: {head} val top-1 {last[f'{head}_val_top1']:.3f} (best {best:.3f}); weights {weights}",
               flush=True)
     what = ("motion × pitch; either modality alone at most 0.50" if args.set == "av" else
-            f"motions; the tone names the class in {args.audio_informative:.0%} of the videos")
+            f"motions; the tone names the class in {args.audio_informative:.0%} of the videos, the motion in "
+            f"{args.motion_informative:.0%}")
     print(f"\n{args.classes} classes ({what}), {args.per_class} training videos each, {args.epochs} epochs, "
           f"width {args.width}, seed {args.seed}; chance {1 / args.classes:.2f}\n")
     print("| setting | head | val top-1 (last) | val top-1 (best) | final weights | minutes |")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from videozoo.cli import main
-from videozoo.data import SynthConfig, VideoReader, make_synthetic_dataset, read_audio
-from videozoo.data.synthetic import render_motion
+from videozoo.data import SynthConfig, VideoReader, make_synthetic_dataset, read_audio, synthetic
+from videozoo.data.synthetic import MOTIONS, render_motion
 
 
 def horizontal_motion(frames: np.ndarray) -> float:
@@ -85,6 +85,45 @@ def test_audio_visual_set_pairs_motion_with_pitch(tmp_path):
         SynthConfig(classes=3, audio_visual=True)
 
 
+def test_partly_informative_motion(tmp_path, monkeypatch):
+    """motion_informative=Q: a share Q of the videos move their class's way, the rest a random class's; the
+    rendered video is the drawn motion's, and the rest of the set (other videos, the sound) stays as it was."""
+    config = SynthConfig(classes=4, motion_informative=0.5)
+    draws = [config.video_motion(label, k) for label in range(4) for k in range(200)]
+    own = sum(m == config.motion_of(k // 200) for k, m in enumerate(draws)) / len(draws)
+    assert own == pytest.approx(0.5 + 0.5 / 4, abs=0.05) and set(draws) == set(list(MOTIONS)[:4])
+    assert all(SynthConfig(classes=4).video_motion(label, k) == config.motion_of(label) for label in range(4)
+               for k in range(20))
+    # What the set renders (H.264 encoding with a sound track is not bit-reproducible, so not the files).
+    small = dict(classes=2, per_class=3, val_per_class=0, frames=8, size=32, audio_informative=0.5)
+    mixed, plain = SynthConfig(**small, motion_informative=0.0), SynthConfig(**small)
+    rendered, render_motion_, render_audio_ = {}, synthetic.render_motion, synthetic.render_audio
+    for name, config in (("mixed", mixed), ("plain", plain)):
+        calls = rendered[name] = []
+
+        def spy(motion, *args, real=render_motion_, calls=calls, **kwargs):
+            frames = real(motion, *args, **kwargs)
+            calls.append((motion, frames.tobytes()))
+            return frames
+
+        def spy_audio(*args, real=render_audio_, calls=calls, **kwargs):
+            wave = real(*args, **kwargs)
+            calls.append(("audio", wave.tobytes()))
+            return wave
+
+        monkeypatch.setattr(synthetic, "render_motion", spy)
+        monkeypatch.setattr(synthetic, "render_audio", spy_audio)
+        make_synthetic_dataset(tmp_path / name, config)
+    videos = [(label, k) for label in range(2) for k in range(3)]
+    assert [m for m, _ in rendered["mixed"][::2]] == [mixed.video_motion(label, k) for label, k in videos]
+    assert len({m for m, _ in rendered["mixed"][::2]}) == 2
+    for (motion_a, a), (motion_b, b) in zip(rendered["mixed"][::2], rendered["plain"][::2], strict=True):
+        assert (a == b) == (motion_a == motion_b)  # a video's picture changes only with its motion
+    assert rendered["mixed"][1::2] == rendered["plain"][1::2]  # the sounds do not change
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="classes"):
         SynthConfig(classes=11)
+    with pytest.raises(ValueError, match="motion_informative"):
+        SynthConfig(motion_informative=1.5)

@@ -129,7 +129,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
     av = args.audio == "av"
     config = SynthConfig(classes=args.classes, per_class=args.per_class, val_per_class=args.val_per_class,
                          frames=args.frames, size=args.size, fps=args.fps,
-                         audio_informative=0.0 if av else args.audio, audio_visual=av, seed=args.seed)
+                         audio_informative=0.0 if av else args.audio, motion_informative=args.motion,
+                         audio_visual=av, seed=args.seed)
     paths = make_synthetic_dataset(args.out, config)
     total = config.classes * (config.per_class + config.val_per_class)
     kind = "(motion, pitch) classes" if av else "motion classes"
@@ -457,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a share P of videos whose audio tone encodes the class (default 0: uninformative), or "
                         "'av': the Gradient-Blending set (classes = motion × low/high pitch, audio with per-video "
                         "fingerprints that overfit fast; see docs/multimodal.md)")
+    p.add_argument("--motion", type=float, default=1.0, metavar="Q",
+                   help="the share Q of videos that move their class's way (default 1); the rest move the way of a "
+                        "class drawn at random")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
 

@@ -12,6 +12,10 @@ can reach 100%.
 Each file is a real mp4 (H.264) with a mono AAC audio track. By default the
 audio is class-independent (a random tone in noise); ``audio_informative``
 makes that share of the videos carry their class as the tone's pitch.
+``motion_informative`` below 1 makes the rest of the videos move the way of a
+class drawn at random (the picture says nothing of their class): with both,
+each modality names the class in some videos only and together they name it
+in more, as audio and RGB do in Kinetics.
 
 ``audio_visual=True`` builds the Gradient-Blending set instead: each class is
 a pair (motion, pitch), ``classes / 2`` motions times a low and a high tone,
@@ -66,6 +70,7 @@ class SynthConfig:
     fps: int = 16
     sample_rate: int = 16000
     audio_informative: float = 0.0
+    motion_informative: float = 1.0  # the share of videos that move their class's way (the rest: a random class's)
     audio_visual: bool = False  # classes: (motion, pitch) pairs; audio with per-video fingerprints
     seed: int = 0
 
@@ -76,8 +81,9 @@ class SynthConfig:
             raise ValueError("per_class must be ≥ 1, val_per_class ≥ 0 and frames ≥ 2")
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size must be even and at least 16, got {self.size}")
-        if not 0.0 <= self.audio_informative <= 1.0:
-            raise ValueError(f"audio_informative must be in [0, 1], got {self.audio_informative}")
+        for name in ("audio_informative", "motion_informative"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.audio_visual and self.classes % 2:
             raise ValueError(f"audio_visual needs an even number of classes (motion × low/high pitch), "
                              f"got {self.classes}")
@@ -90,6 +96,16 @@ class SynthConfig:
 
     def motion_of(self, label: int) -> str:
         return list(MOTIONS)[label // 2 if self.audio_visual else label]
+
+    def video_motion(self, label: int, k: int) -> str:
+        """The motion of video ``k`` of class ``label``: the class's, or in a share 1 − ``motion_informative``
+        of the videos that of a class drawn at random (its own draw: other videos and the sound do not change)."""
+        if self.motion_informative >= 1.0:
+            return self.motion_of(label)
+        draw = np.random.default_rng([self.seed, label, k, 2])
+        if draw.random() < self.motion_informative:
+            return self.motion_of(label)
+        return self.motion_of(int(draw.integers(self.classes)))
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -178,7 +194,7 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
             # The audio-visual set shares one look (background, colours) among all videos: what tells one
             # video from another is its sound's chord, so audio, not the picture, is what a network memorises.
             look = np.random.default_rng([config.seed, 1 << 20]) if config.audio_visual else None
-            frames = render_motion(config.motion_of(label), config.frames, config.size, video_rng, look=look)
+            frames = render_motion(config.video_motion(label, k), config.frames, config.size, video_rng, look=look)
             seconds = config.frames / config.fps
             if config.audio_visual:
                 audio = render_audio_visual(label, seconds, config.sample_rate, video_rng)
