@@ -205,15 +205,13 @@ def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
         assert m["video_top1"] == pytest.approx(last[f"{head}_val_top1"]), head
     assert metrics["video_top1"] == metrics["heads"]["fused"]["video_top1"]
     # The same from Python, to the loss: the views are the run's own, the sound each clip's.
-    from videozoo.engine.checkpoint import read_checkpoint
-    from videozoo.engine.evaluate import evaluate_multimodal, load_for_inference
-    from videozoo.engine.inputs import audio_from_metadata, multimodal_dataset
+    from videozoo.engine.evaluate import audio_settings_of, evaluate_multimodal, load_for_inference
+    from videozoo.engine.inputs import multimodal_dataset
     from videozoo.engine.predictor import Predictor
 
     model, classes, settings = load_for_inference(tmp_path / "run")
     dataset = multimodal_dataset(load_items(av / "val.csv", classes=classes)[0], classes, settings, model.modalities,
-                                 train=False, audio=audio_from_metadata(read_checkpoint(tmp_path / "run" /
-                                                                                         "last.safetensors")[1]))
+                                 train=False, audio=audio_settings_of(tmp_path / "run"))
     heads = evaluate_multimodal(Predictor(model, precision="fp32"), dataset, num_workers=0)
     for head, r in heads.items():
         loss = -np.log(r.video_probs[np.arange(len(r.video_labels)), r.video_labels]).mean()

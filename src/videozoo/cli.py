@@ -194,15 +194,13 @@ def _stream_dataset(args, ckpt: str):
     items, _ = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                           split=args.split, subset="test")
     if model.arch == "multimodal":  # a G-Blend run: every head, on the modalities it was trained on
-        from .engine.checkpoint import read_checkpoint
-        from .engine.evaluate import resolve_checkpoint
-        from .engine.inputs import audio_from_metadata, multimodal_dataset
+        from .engine.evaluate import audio_settings_of
+        from .engine.inputs import multimodal_dataset
 
         if "flow" in model.modalities and not args.flow_root:
             raise UsageError(f"{ckpt} takes optical flow ({', '.join(model.modalities)}): give --flow-root")
-        _, metadata = read_checkpoint(resolve_checkpoint(ckpt))
         dataset = multimodal_dataset(items, classes, settings, model.modalities, train=False, num_clips=args.clips,
-                                     crops=args.crops, audio=audio_from_metadata(metadata), flow_root=args.flow_root,
+                                     crops=args.crops, audio=audio_settings_of(ckpt), flow_root=args.flow_root,
                                      data_root=data_root_of(args.data, args.root))
         return model, dataset, "multimodal"
     family = get_entry(model.arch).family
@@ -281,7 +279,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .engine.evaluate import load_for_inference, predict_video
+    from .engine.evaluate import audio_settings_of, load_for_inference, predict_video
     from .engine.predictor import Predictor
 
     model, classes, settings = load_for_inference(args.checkpoint)
@@ -290,13 +288,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
             or (multimodal and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")
-    audio = None
-    if multimodal:  # a G-Blend run predicts with its fused head, from the frames and the sound
-        from .engine.checkpoint import read_checkpoint
-        from .engine.evaluate import resolve_checkpoint
-        from .engine.inputs import audio_from_metadata
-
-        audio = audio_from_metadata(read_checkpoint(resolve_checkpoint(args.checkpoint))[1])
+    # A G-Blend run predicts with its fused head, from the frames and the sound.
+    audio = audio_settings_of(args.checkpoint) if multimodal else None
     predictor = Predictor(model, precision=args.precision)
     for video in args.videos:
         top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top, audio=audio)

@@ -23,7 +23,7 @@ from ..data.datasets import AudioConfig, SkipLog, VideoDataset, VideoItem, colla
 from ..data.decode import VideoError
 from ..models.registry import get_entry
 from .checkpoint import CheckpointError, load_model, read_checkpoint
-from .inputs import InputSettings, multimodal_dataset, settings_from_metadata
+from .inputs import InputSettings, audio_from_metadata, multimodal_dataset, settings_from_metadata
 from .metrics import confusion_matrix, per_class_accuracy, plot_confusion, topk_correct, write_confusion_csv
 from .predictor import Predictor
 
@@ -224,6 +224,11 @@ def load_for_inference(path: str | os.PathLike) -> tuple[nn.Module, list[str], I
         settings = resolve_inputs(DataConfig(num_frames=t, crop=h), model.arch, [])
     classes = model.classes or [str(i) for i in range(model.num_classes)]
     return model, classes, settings
+
+
+def audio_settings_of(path: str | os.PathLike) -> AudioConfig:
+    """The spectrogram settings of a checkpoint or run folder (a multi-modal run's; else the defaults)."""
+    return audio_from_metadata(read_checkpoint(resolve_checkpoint(path))[1])
 
 
 def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[str], settings: InputSettings,
