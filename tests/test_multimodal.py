@@ -223,9 +223,28 @@ def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
     top = {t["class"]: t["probability"] for t in json.loads(capsys.readouterr().out)["top"]}
     row = list(heads["fused"].video_indices).index(0)
     assert [top[c] for c in classes] == pytest.approx(heads["fused"].video_probs[row].tolist(), rel=1e-5)
-    assert main(["extract", "--checkpoint", str(tmp_path / "run"), "--data", str(av / "val.csv"),
-                 "--out", str(tmp_path / "f.npz")]) == 2
-    assert "multi-modal" in capsys.readouterr().err
+    # `videozoo extract` on a joint run: per clip, the fused head's input (every backbone's pooled feature,
+    # concatenated), or one backbone's; each clip with its own sound.
+    from videozoo.engine.features import Features
+
+    extract = ["extract", "--checkpoint", str(tmp_path / "run"), "--data", str(av / "val.csv"), "--clips", "2",
+               "--precision", "fp32", "--workers", "0", "--quiet"]
+    assert main([*extract, "--out", str(tmp_path / "fused.npz")]) == 0
+    assert main([*extract, "--modality", "audio", "--out", str(tmp_path / "audio.npz")]) == 0
+    fused, audio = Features.load(tmp_path / "fused.npz"), Features.load(tmp_path / "audio.npz")
+    two_clips = multimodal_dataset(dataset.items, classes, settings, model.modalities, train=False, num_clips=2,
+                                   audio=audio_settings_of(tmp_path / "run"))
+    sample = two_clips[0]
+    with torch.no_grad():
+        want = model.eval().forward_features({"rgb": sample["video"], "audio": sample["audio"]})  # (2 clips, D)
+    assert fused.info["modality"] == "fused" and list(fused.clip[fused.video == 0]) == [0, 1]
+    assert np.allclose(fused.features[fused.video == 0], want.numpy(), atol=1e-5)
+    rgb_width = model.backbones["rgb"].forward_features(sample["video"][:1]).shape[1]
+    assert np.allclose(audio.features, fused.features[:, rgb_width:], atol=1e-5)  # fused = [rgb | audio]
+    assert main([*extract, "--layer", "layer1", "--out", str(tmp_path / "x.npz")]) == 2  # fused: pooled only
+    assert "layer 'pooled'" in capsys.readouterr().err
+    assert main([*extract, "--modality", "flow", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "modalities are rgb, audio and fused" in capsys.readouterr().err
     saved = json.loads((tmp_path / "run" / "eval_val" / "metrics.json").read_text())
     assert saved["heads"] == metrics["heads"] and (tmp_path / "run" / "eval_val" / "confusion.png").is_file()
     assert main([*common, "--clips", "2", "--crops", "3"]) == 0  # the papers' protocol, fewer clips

@@ -304,10 +304,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def cmd_extract(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .data.datasets import VideoDataset, load_items
-    from .engine.evaluate import load_for_inference
+    from .data.datasets import VideoDataset, data_root_of, load_items
+    from .engine.evaluate import audio_settings_of, load_for_inference
     from .engine.features import extract_features, finish_parts
-    from .engine.inputs import resolve_inputs
+    from .engine.inputs import multimodal_dataset, resolve_inputs
     from .models.registry import create_model
 
     if (args.checkpoint is None) == (args.model is None):
@@ -315,9 +315,8 @@ def cmd_extract(args: argparse.Namespace) -> None:
     classes = None
     if args.checkpoint:
         model, classes, settings = load_for_inference(args.checkpoint)
-        if model.arch == "multimodal":
-            raise UsageError(f"{args.checkpoint} is a multi-modal (G-Blend) run; extract takes one modality's model "
-                             "(from Python, MultiModalNet.features gives each backbone's pooled features)")
+    if args.modality and (args.model or model.arch != "multimodal"):
+        raise UsageError("--modality is for a multi-modal (G-Blend) run's checkpoint; this model takes one input")
     items, found = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                               split=args.split, subset=args.subset)
     if args.model:
@@ -326,11 +325,19 @@ def cmd_extract(args: argparse.Namespace) -> None:
         model = create_model(args.model)
         t, h, _ = model_entry_clip(args.model)
         settings = resolve_inputs(DataConfig(num_frames=args.frames or t, crop=args.crop or h), args.model, items)
-    dataset = VideoDataset(items, classes or found, settings.sampling, settings.transform(args.crops), train=False,
-                           num_clips=args.clips)
+    if model.arch == "multimodal":  # each clip's frames with its own sound (and flow)
+        needs = [args.modality] if args.modality in model.modalities else model.modalities  # else: fused
+        if "flow" in needs and not args.flow_root:
+            raise UsageError(f"{args.checkpoint} takes optical flow ({', '.join(needs)}): give --flow-root")
+        dataset = multimodal_dataset(items, classes, settings, needs, train=False, num_clips=args.clips,
+                                     crops=args.crops, audio=audio_settings_of(args.checkpoint),
+                                     flow_root=args.flow_root, data_root=data_root_of(args.data, args.root))
+    else:
+        dataset = VideoDataset(items, classes or found, settings.sampling, settings.transform(args.crops),
+                               train=False, num_clips=args.clips)
     out = Path(args.out)
     parts = out.with_name(out.name + ".parts")
-    feats = extract_features(model, dataset, args.layer, average=args.average, l2=args.l2,
+    feats = extract_features(model, dataset, args.layer, modality=args.modality, average=args.average, l2=args.l2,
                              batch_size=args.batch_size, num_workers=args.workers, precision=args.precision,
                              parts=parts, progress=not args.quiet)
     feats.save(out)
@@ -518,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", default="test", choices=["train", "test"])
     p.add_argument("--layer", default="pooled",
                    help="pooled (forward_features), fc6 / fc7 / pool5 (C3D), or any module name, e.g. layer3")
+    p.add_argument("--modality", help="a multi-modal run: fused (default: the backbones' pooled features, "
+                                       "concatenated) or one backbone's (rgb, audio, flow; any --layer of it)")
+    p.add_argument("--flow-root", help="a multi-modal run with flow: the folder of `videozoo flow` files")
     p.add_argument("--clips", type=int, default=10, help="uniformly spaced clips per video")
     p.add_argument("--crops", type=int, default=1, choices=[1, 3, 5, 10], help="views averaged per clip")
     p.add_argument("--frames", type=int, help="with --model: clip length (default: the model's)")

@@ -43,10 +43,16 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float =
                 chunks.append(out.to_ndarray().reshape(-1))
     except av.FFmpegError as e:
         raise VideoError(f"cannot decode the audio of {path}: {_reason(e)}") from None
-    wave = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    wave = torch.from_numpy(np.concatenate(chunks) if chunks else np.zeros(0, np.float32))
+    return audio_window(wave, sample_rate, start, duration)
+
+
+def audio_window(wave: torch.Tensor, sample_rate: int, start: float = 0.0, duration: float | None = None
+                 ) -> torch.Tensor:
+    """The samples of ``wave`` ``(num_samples,)`` from ``start`` seconds for ``duration`` seconds (or to the end)."""
     first = int(round(start * sample_rate))
     last = None if duration is None else first + int(round(duration * sample_rate))
-    return torch.from_numpy(np.ascontiguousarray(wave[first:last], dtype=np.float32))
+    return wave[first:last].contiguous()
 
 
 def has_audio(path: str | os.PathLike) -> bool:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .audio import log_mel, read_audio
+from .audio import audio_window, log_mel, read_audio
 from .decode import VideoError, VideoReader
 from .flow import FlowReader, check_flow_matches, flow_path
 from .frames import FrameFolderReader, is_frame_folder
@@ -431,8 +431,8 @@ class VideoDataset(Dataset):
             out["flow"] = self._clips(flow, self.flow_transform, index, len(starts))
         if self.audio is not None:
             # Each clip's sound, from the clip's first frame; training: (1, F, M), eval: (clips, 1, F, M).
-            spectrograms = [self._audio(item, (first + s) / fps if fps else 0.0, has_audio) for s in starts]
-            out["audio"] = spectrograms[0] if self.train else torch.stack(spectrograms)
+            spectrograms = self._audio(item, [(first + s) / fps if fps else 0.0 for s in starts], has_audio)
+            out["audio"] = spectrograms[0] if self.train else spectrograms
             out["has_audio"] = has_audio
         return out
 
@@ -453,16 +453,19 @@ class VideoDataset(Dataset):
             last = max(min(int(round(item.end * video.fps)), video.num_frames), first + 1)
         return first, last - first
 
-    def _audio(self, item: VideoItem, start: float, has_audio: bool) -> torch.Tensor:
-        """The log-Mel spectrogram ``(1, frames, mels)`` from ``start`` seconds (zeros without an audio track)."""
+    def _audio(self, item: VideoItem, starts: list[float], has_audio: bool) -> torch.Tensor:
+        """The log-Mel spectrogram ``(clips, 1, frames, mels)`` from each of ``starts`` (seconds); zeros without an
+        audio track. The track is decoded once for all clips."""
         cfg = self.audio
-        spec = torch.zeros(1, cfg.frames, cfg.n_mels)
+        specs = torch.zeros(len(starts), 1, cfg.frames, cfg.n_mels)
         if not has_audio:
-            return spec
-        wave = read_audio(item.path, cfg.sample_rate, start=start, duration=cfg.seconds)
-        mel = log_mel(wave, cfg.sample_rate, cfg.n_mels)[: cfg.frames]
-        spec[0, : mel.shape[0]] = mel
-        return spec
+            return specs
+        wave = read_audio(item.path, cfg.sample_rate)
+        for k, start in enumerate(starts):
+            mel = log_mel(audio_window(wave, cfg.sample_rate, start, cfg.seconds), cfg.sample_rate, cfg.n_mels)
+            mel = mel[: cfg.frames]
+            specs[k, 0, : mel.shape[0]] = mel
+        return specs
 
 
 def data_root_of(source: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:

@@ -23,7 +23,14 @@ from ..data.datasets import AudioConfig, SkipLog, VideoDataset, VideoItem, colla
 from ..data.decode import VideoError
 from ..models.registry import get_entry
 from .checkpoint import CheckpointError, load_model, read_checkpoint
-from .inputs import InputSettings, audio_from_metadata, multimodal_dataset, settings_from_metadata
+from .inputs import (
+    InputSettings,
+    audio_from_metadata,
+    modality_keys,
+    multimodal_dataset,
+    paired_views,
+    settings_from_metadata,
+)
 from .metrics import confusion_matrix, per_class_accuracy, plot_confusion, topk_correct, write_confusion_csv
 from .predictor import Predictor
 
@@ -156,30 +163,17 @@ def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size:
 
 
 def _modality_keys(net: nn.Module, dataset: VideoDataset) -> dict[str, str]:
-    """Where each of a multi-modal model's modalities is in the dataset's items (``video``, ``flow``, ``audio``)."""
     if not hasattr(net, "modalities"):
         raise ValueError(f"{getattr(net, 'arch', type(net).__name__)} is not a multi-modal model; use evaluate")
-    keys = {}
-    for m in net.modalities:
-        keys[m] = "audio" if m == "audio" else "video" if m == dataset.modality else "flow"
-        if m == "audio" and dataset.audio is None:
-            raise ValueError("the model takes audio: give the dataset an AudioConfig")
-        if keys[m] == "flow" and dataset.flow_transform is None:
-            raise ValueError("the model takes optical flow: give the dataset a flow_transform and flow_root")
-    return keys
+    return modality_keys(net.modalities, dataset)
 
 
 def multimodal_scores(predictor: Predictor, batch: dict, keys: dict[str, str], chunk: int = 16
                       ) -> dict[str, torch.Tensor]:
-    """Softmax ``(B, views, classes)`` of every head of a multi-modal predictor on a batch of eval items.
-
-    The visual views are ``clips × crops`` (clip-major); the audio is one spectrogram per clip, so a clip's sound
-    goes with every crop of it."""
-    views = {m: batch[key] for m, key in keys.items()}
-    b, v = len(batch["label"]), max(x.shape[1] for x in views.values())
-    if "audio" in views:
-        views["audio"] = views["audio"].repeat_interleave(v // views["audio"].shape[1], dim=1)
-    flat = {m: x.flatten(0, 1) for m, x in views.items()}
+    """Softmax ``(B, views, classes)`` of every head of a multi-modal predictor on a batch of eval items (views
+    paired as :func:`~videozoo.engine.inputs.paired_views` says: a clip's sound goes with every crop of it)."""
+    flat, v = paired_views(batch, keys)
+    b = len(batch["label"])
     outs = [predictor({m: x[i:i + chunk] for m, x in flat.items()}) for i in range(0, b * v, chunk)]
     return {h: torch.cat([o[h].softmax(1).cpu() for o in outs]).view(b, v, -1) for h in outs[0]}
 

@@ -9,6 +9,11 @@ skipped. Layers: ``"pooled"`` (``forward_features``), C3D's ``"fc6"``,
 ``"fc7"``, ``"pool5"``, or the name of any module (``"layer3"``,
 ``"features.Mixed_4f"``), globally average-pooled.
 
+A multi-modal (late-fusion) model gives, by ``modality``, the fused
+features (``"fused"``: every backbone's pooled feature, concatenated: what
+its fused head sees) or one backbone's (``"rgb"``, ``"audio"``, ``"flow"``;
+any layer of that backbone), from each clip's frames and its own sound.
+
 Features save to one ``.npz`` (plus an index CSV beside it); extraction
 writes parts as it goes, so a killed run continues where it stopped.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +33,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from ..data.datasets import SkipLog, VideoDataset, collate_videos
+from ..models.multimodal import FUSED
 from .checkpoint import atomic_write
+from .inputs import modality_keys, paired_views
 from .predictor import Predictor
 
 
@@ -128,14 +136,31 @@ def _rows(feats: Tensor, indices: Tensor, labels: Tensor, paths: list[str], clip
             np.asarray([p for p in paths for _ in range(n)], dtype=str))
 
 
+def _multimodal_layer(model: nn.Module, dataset: VideoDataset, layer: str, modality: str
+                      ) -> tuple[dict[str, str], Callable[[dict[str, Tensor]], Tensor]]:
+    """What a multi-modal model's ``modality`` features read (modality → the dataset's key) and how to get them."""
+    if modality == FUSED:
+        if layer != "pooled":
+            raise ValueError(f"the fused features are the backbones' pooled features, concatenated: layer 'pooled', "
+                             f"not {layer!r} (for a backbone's layers give a modality: "
+                             f"{', '.join(model.modalities)})")
+        return modality_keys(model.modalities, dataset), model.forward_features
+    if modality not in model.modalities:
+        raise ValueError(f"the model's modalities are {', '.join(model.modalities)} and {FUSED}, not {modality!r}")
+    backbone = model.backbones[modality]
+    _check_layer(backbone, layer)
+    return modality_keys([modality], dataset), lambda x: layer_output(backbone, x[modality], layer)
+
+
 def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer: str = "pooled", *,
-                     average: bool = False, l2: bool = False, batch_size: int = 4, num_workers: int = 2,
-                     precision: str = "auto", parts: str | os.PathLike | None = None, part_size: int = 64,
-                     progress: bool = False, skip_log: SkipLog | None = None) -> Features:
+                     modality: str | None = None, average: bool = False, l2: bool = False, batch_size: int = 4,
+                     num_workers: int = 2, precision: str = "auto", parts: str | os.PathLike | None = None,
+                     part_size: int = 64, progress: bool = False, skip_log: SkipLog | None = None) -> Features:
     """Features of ``layer`` for every clip of an eval-mode ``dataset`` (see the module docstring).
 
-    ``precision="fp32"`` runs the model unchanged (no BN folding, contiguous layout): features then equal a
-    plain forward pass exactly. ``parts``: a folder for partial results, making extraction resumable.
+    ``modality`` (a multi-modal model only; default ``"fused"``): whose features. ``precision="fp32"`` runs the
+    model unchanged (no BN folding, contiguous layout): features then equal a plain forward pass exactly.
+    ``parts``: a folder for partial results, making extraction resumable.
     """
     if dataset.train:
         raise ValueError("extract_features needs an eval-mode dataset (VideoDataset(..., train=False))")
@@ -145,7 +170,20 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         predictor = Predictor(model, "fp32", fold_bn=False, channels_last=False)
     else:
         predictor = Predictor(model, precision)
-    _check_layer(predictor.model, layer)
+    net = predictor.model
+    keys = None  # a multi-modal model's inputs: modality -> the dataset's key
+    if hasattr(net, "modalities"):
+        modality = modality or FUSED
+        keys, fn = _multimodal_layer(net, dataset, layer, modality)
+    elif modality is not None:
+        raise ValueError(f"modality is for a multi-modal model; {getattr(net, 'arch', type(net).__name__)} "
+                         "takes one input")
+    else:
+        _check_layer(net, layer)
+
+        def fn(x: Tensor) -> Tensor:
+            return layer_output(net, x, layer)
+
     skips = skip_log or SkipLog()
     done: list[Features] = []
     todo = list(range(len(dataset)))
@@ -161,9 +199,6 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         from tqdm import tqdm
 
         bar = tqdm(total=len(dataset), initial=len(dataset) - len(todo), desc=f"extracting {layer}", unit="video")
-    def run(x: Tensor) -> Tensor:
-        return layer_output(predictor.model, x, layer)
-
     for start in range(0, len(todo), part_size):
         chunk = todo[start:start + part_size]
         loader = DataLoader(Subset(dataset, chunk), batch_size=batch_size, num_workers=num_workers,
@@ -171,10 +206,13 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         pieces = []
         for batch in loader:
             skips.record(batch["skipped"])
-            if "video" in batch:
-                b, v = batch["video"].shape[:2]
-                crops = v // dataset.num_clips
-                views = predictor.run(run, batch["video"].flatten(0, 1)).cpu()  # (b·clips·crops, D)
+            if "label" in batch:
+                if keys is not None:
+                    x, v = paired_views(batch, keys)
+                else:
+                    x, v = batch["video"].flatten(0, 1), batch["video"].shape[1]
+                b, crops = len(batch["label"]), v // dataset.num_clips
+                views = predictor.run(fn, x).cpu()  # (b·clips·crops, D)
                 per_clip = views.view(b * dataset.num_clips, crops, -1).mean(1)
                 pieces.append(_rows(per_clip, batch["index"], batch["label"], [dataset.items[i].path
                                     for i in batch["index"].tolist()], dataset.num_clips, average, l2))
@@ -190,7 +228,7 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
     order = np.lexsort((result.clip, result.video))
     result = Features(result.features[order], result.video[order], result.clip[order], result.label[order],
                       result.path[order], list(dataset.classes))
-    result.info = {"layer": layer, "clips": dataset.num_clips, "average": average, "l2": l2,
+    result.info = {"layer": layer, "modality": modality, "clips": dataset.num_clips, "average": average, "l2": l2,
                    "precision": predictor.precision, "model": getattr(predictor.model, "arch", None),
                    "skipped": dict(skips.errors), "num_videos": int(len(np.unique(result.video)))}
     return result

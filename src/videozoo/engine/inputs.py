@@ -117,6 +117,36 @@ def audio_from_metadata(metadata: Mapping[str, str]) -> AudioConfig:
     return AudioConfig(**json.loads(text)) if text else AudioConfig()
 
 
+def visual_modality(modalities: Iterable[str]) -> str | None:
+    """The modality a late-fusion model's clips are sampled for: RGB, else flow, else none (audio alone)."""
+    modalities = list(modalities)
+    return "rgb" if "rgb" in modalities else "flow" if "flow" in modalities else None
+
+
+def modality_keys(modalities: Iterable[str], dataset: VideoDataset) -> dict[str, str]:
+    """Where each modality is in the items of a :func:`multimodal_dataset`: the visual one (the dataset's
+    ``modality``) under ``"video"``, flow beside RGB under ``"flow"``, audio under ``"audio"``."""
+    keys = {}
+    for m in modalities:
+        keys[m] = "audio" if m == "audio" else "video" if m == dataset.modality else "flow"
+        if m == "audio" and dataset.audio is None:
+            raise ValueError("the model takes audio: give the dataset an AudioConfig")
+        if keys[m] == "flow" and dataset.flow_transform is None:
+            raise ValueError("the model takes optical flow: give the dataset a flow_transform and flow_root")
+    return keys
+
+
+def paired_views(batch: dict, keys: dict[str, str]) -> tuple[dict[str, torch.Tensor], int]:
+    """A batch of eval items per modality, flattened to ``(B·views, ...)`` with the views paired, and the number
+    of views per video. The visual views are ``clips × crops`` (clip-major); the audio is one spectrogram per
+    clip, repeated for each crop of its clip."""
+    views = {m: batch[key] for m, key in keys.items()}
+    v = max(x.shape[1] for x in views.values())
+    if "audio" in views:
+        views["audio"] = views["audio"].repeat_interleave(v // views["audio"].shape[1], dim=1)
+    return {m: x.flatten(0, 1) for m, x in views.items()}, v
+
+
 def multimodal_dataset(items: Sequence[VideoItem], classes: Sequence[str], settings: InputSettings,
                        modalities: Iterable[str], *, train: bool, num_clips: int = 1, crops: int = 1, seed: int = 0,
                        audio: AudioConfig | None = None, backend: str = "pyav",
@@ -126,7 +156,7 @@ def multimodal_dataset(items: Sequence[VideoItem], classes: Sequence[str], setti
     flow beside RGB as ``"flow"`` (same frames, same crop, flow normalisation) and, with ``audio``, each clip's
     spectrogram. Training and evaluation build it alike."""
     modalities = list(modalities)
-    visual = "flow" if "flow" in modalities and "rgb" not in modalities else "rgb"
+    visual = visual_modality(modalities) or "rgb"  # audio alone: the dataset still samples (RGB) clips
     transform = settings.transform(crops)
     flow_transform = replace(transform, normalization="flow") if "flow" in modalities and visual == "rgb" else None
     if visual == "flow":

@@ -50,7 +50,7 @@ from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
 from .checkpoint import save_training_checkpoint
 from .config import RunConfig, check_config, config_to_yaml
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
-from .inputs import multimodal_dataset, resolve_inputs
+from .inputs import modality_keys, multimodal_dataset, resolve_inputs, visual_modality
 from .metrics import _pyplot, topk_correct
 from .predictor import autocast_dtype, resolve_precision
 from .trainer import (
@@ -106,7 +106,7 @@ class MultiModalTrainer:
         self.val_items = load_items(d.val, fmt=d.format, root=d.root, classes=self.classes)[0] if d.val else []
 
         self.modalities = dict(b.modalities)
-        visual = "rgb" if "rgb" in self.modalities else "flow" if "flow" in self.modalities else None
+        visual = visual_modality(self.modalities)
         overrides = {m: dict(b.backbone_overrides.get(m, {})) for m in self.modalities}
         if "flow" in overrides:
             overrides["flow"].setdefault("in_channels", 2)
@@ -123,8 +123,8 @@ class MultiModalTrainer:
         self.model.to(self.device)
         self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels) if "audio" in self.modalities else None
         self.audio_tracks = self._probe_audio() if self.audio else None
-        self.visual = visual
         self.train_set = self._dataset(self.train_items, train=True)
+        self.keys = modality_keys(self.modalities, self.train_set)  # modality -> its tensor in a batch
         self.measure_sets = {"train_subset": self._dataset(self.subset_items, train=False),
                              "holdout": self._dataset(self.held_items, train=False)}
         if self.val_items:
@@ -166,16 +166,7 @@ class MultiModalTrainer:
         return {h: 1.0 / len(self.heads) for h in self.heads}  # warm-up: uniform
 
     def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
-        out = {}
-        for m in self.modalities:
-            if m == "audio":
-                x = batch["audio"]
-            elif m == self.visual:
-                x = batch["video"]
-            else:
-                x = batch["flow"]
-            out[m] = x.to(self.device, non_blocking=True)
-        return out
+        return {m: batch[key].to(self.device, non_blocking=True) for m, key in self.keys.items()}
 
     def _optim(self, epochs: int):
         optimizer = build_optimizer(self.model, self.cfg)
