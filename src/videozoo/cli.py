@@ -315,8 +315,6 @@ def cmd_extract(args: argparse.Namespace) -> None:
     classes = None
     if args.checkpoint:
         model, classes, settings = load_for_inference(args.checkpoint)
-    if args.modality and (args.model or model.arch != "multimodal"):
-        raise UsageError("--modality is for a multi-modal (G-Blend) run's checkpoint; this model takes one input")
     items, found = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                               split=args.split, subset=args.subset)
     if args.model:
