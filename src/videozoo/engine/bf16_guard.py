@@ -1,17 +1,24 @@
-"""Guard against a oneDNN bug: wrong bf16 convolution weight gradients on AMX CPUs.
+"""Guard against oneDNN bugs: wrong bf16 convolution weight gradients on some CPUs.
 
-Measured with torch 2.14.1 (oneDNN 3.12) on this project's Xeon (AMX-BF16):
-under bf16 autocast, ``Conv3d`` weight gradients come back NaN for some
-shapes (128→256 channels, 1×3×3, input 8×128×4×28×28: exactly R(2+1)D-18's
-conv3_x at 8×112×112) and 5–6% off for others (64→64, 8×64×4×56×56), against
-0.3% for bf16 without AMX (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``). The
-forward pass and the input gradients are right (0.3%).
+Measured with torch 2.14.1 (oneDNN 3.12), under bf16 autocast, against fp32:
 
-So training checks once per process (:func:`bf16_weight_grads_ok`, a few
-milliseconds) and, where the kernels are wrong, keeps AMX for the forward
-pass and input gradients and computes conv weight gradients in fp32
-(:func:`fp32_weight_grads`): about 1.9× faster than fp32 training, where the
-broken kernels would be 3.7×, and correct.
+- Intel Xeon with AMX-BF16: ``Conv3d`` weight gradients come back NaN for
+  some shapes (128→256 channels, 1×3×3, input 8×128×4×28×28: exactly
+  R(2+1)D-18's conv3_x at 8×112×112) and 5–6% off for others (64→64,
+  8×64×4×56×56), against 0.3% for bf16 without AMX
+  (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``);
+- AMD EPYC with AVX-512 BF16 (no AMX): NaN or Inf whenever the input has
+  fewer frames than a padded temporal kernel (2 frames, 3×1×1 or 3×3×3,
+  any width: R(2+1)D's and R3D's conv4_x at 8 frames).
+
+The forward pass and the input gradients are right (0.3%) on both, and 2D
+convolutions are right on both.
+
+So training checks once per process (:func:`bf16_weight_grads_ok`, under a
+second, one probe per known bug) and, where any probe fails, keeps bf16
+for the forward pass and input gradients and computes conv weight gradients
+in fp32 (:func:`fp32_weight_grads`): about 1.9× faster than fp32 training on
+the AMX Xeon, where the broken kernels would be 3.7×, and correct.
 """
 
 from __future__ import annotations
@@ -22,26 +29,44 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# (input shape, weight shape, padding, channels-last): shapes on which a CPU's bf16 weight gradients were wrong
+PROBES: tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, int, int], bool], ...] = (
+    ((8, 128, 4, 28, 28), (256, 128, 1, 3, 3), (0, 1, 1), True),  # Intel AMX: NaN
+    ((8, 64, 2, 7, 7), (64, 64, 3, 1, 1), (1, 0, 0), False),  # AMD AVX-512 BF16: fewer frames than the kernel
+    ((8, 64, 2, 7, 7), (64, 64, 3, 1, 1), (1, 0, 0), True),
+)
 
-@functools.cache
-def bf16_weight_grads_ok() -> bool:
-    """Do bf16 conv weight gradients on this CPU match fp32 on a shape the AMX bug breaks?"""
+
+def _probe_ok(x_shape: tuple[int, ...], w_shape: tuple[int, ...], padding: tuple[int, int, int],
+              channels_last: bool) -> bool:
+    """Does the bf16 weight gradient of one conv3d match fp32's (within bf16 rounding, 2%)?"""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 128, 4, 28, 28, generator=g).contiguous(memory_format=torch.channels_last_3d)
-    w = torch.randn(256, 128, 1, 3, 3, generator=g) * 0.05
-    grad_out = torch.randn(8, 256, 4, 28, 28, generator=g)
+    x = torch.randn(x_shape, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    w = torch.randn(w_shape, generator=g) * 0.05
+    out_shape = F.conv3d(x[:1], w, padding=padding).shape[1:]
+    grad_out = torch.randn(x_shape[0], *out_shape, generator=g)
 
-    def weight_grad(dtype: torch.dtype | None) -> Tensor:
-        weight = w.clone().contiguous(memory_format=torch.channels_last_3d).requires_grad_(True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
-            y = F.conv3d(x, weight, padding=(0, 1, 1))
+    def weight_grad(bf16: bool) -> Tensor:
+        weight = w.clone().requires_grad_(True)
+        if channels_last:
+            weight = weight.detach().contiguous(memory_format=torch.channels_last_3d).requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = F.conv3d(x, weight, padding=padding)
         (y.float() * grad_out).sum().backward()
         return weight.grad.float()
 
-    reference, fast = weight_grad(None), weight_grad(torch.bfloat16)
+    reference, fast = weight_grad(False), weight_grad(True)
     if not torch.isfinite(fast).all():
         return False
     return ((fast - reference).norm() / reference.norm()).item() < 0.02
+
+
+@functools.cache
+def bf16_weight_grads_ok() -> bool:
+    """Do bf16 conv weight gradients on this CPU match fp32 on every shape a known oneDNN bug breaks?"""
+    return all(_probe_ok(*probe) for probe in PROBES)
 
 
 class _ConvFp32WeightGrad(torch.autograd.Function):
