@@ -64,6 +64,9 @@ def main() -> None:
     parser.add_argument("--motion-informative", type=float, default=1.0,
                         help="motion set: the share of videos that move their class's way (the rest: a random "
                              "class's), so that each modality names the class in some videos only")
+    parser.add_argument("--still", type=float, default=0.0,
+                        help="motion set: the share of videos whose objects stand still (the picture says nothing of "
+                             "their class, without showing another class's motion)")
     parser.add_argument("--val-per-class", type=int, default=12)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -74,7 +77,7 @@ def main() -> None:
         make_synthetic_dataset(data, SynthConfig(classes=args.classes, per_class=args.per_class,
                                                  val_per_class=args.val_per_class, audio_visual=args.set == "av",
                                                  audio_informative=args.audio_informative,
-                                                 motion_informative=args.motion_informative))
+                                                 motion_informative=args.motion_informative, still=args.still))
     common = [f"data.train={data / 'train.csv'}", f"data.val={data / 'val.csv'}",
               "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}",
               f"blend.backbone_overrides={{rgb: {{base_width: {args.width}}}, audio: {{base_width: {args.width}}}}}",
@@ -96,7 +99,7 @@ def main() -> None:
               flush=True)
     what = ("motion × pitch; either modality alone at most 0.50" if args.set == "av" else
             f"motions; the tone names the class in {args.audio_informative:.0%} of the videos, the motion in "
-            f"{args.motion_informative:.0%}")
+            f"{args.motion_informative:.0%}" + (f", {args.still:.0%} of the videos still" if args.still else ""))
     print(f"\n{args.classes} classes ({what}), {args.per_class} training videos each, {args.epochs} epochs, "
           f"width {args.width}, seed {args.seed}; chance {1 / args.classes:.2f}\n")
     print("| setting | head | val top-1 (last) | val top-1 (best) | final weights | minutes |")

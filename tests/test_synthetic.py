@@ -122,6 +122,22 @@ def test_partly_informative_motion(tmp_path, monkeypatch):
     assert rendered["mixed"][1::2] == rendered["plain"][1::2]  # the sounds do not change
 
 
+def test_still_videos():
+    """still=S: a share S of the videos stand still (only the sensor noise changes between frames); the others
+    keep the motion they had without it, so the moving part of the set is the one a fully informative set has."""
+    config, plain = SynthConfig(classes=4, still=0.3), SynthConfig(classes=4)
+    draws = {(label, k): config.video_motion(label, k) for label in range(4) for k in range(200)}
+    share = sum(m == "still" for m in draws.values()) / len(draws)
+    assert share == pytest.approx(0.3, abs=0.05)
+    assert all(m == plain.video_motion(label, k) for (label, k), m in draws.items() if m != "still")
+    frames = synthetic.render_motion("still", 6, 32, np.random.default_rng(0)).astype(np.float32)
+    moving = synthetic.render_motion("right", 6, 32, np.random.default_rng(0)).astype(np.float32)
+    assert np.abs(np.diff(frames, axis=0)).mean() < 7.0  # noise only: E|N(0, 6√2)| = 6.77
+    assert np.abs(np.diff(moving, axis=0)).mean() > 1.8 * np.abs(np.diff(frames, axis=0)).mean()
+    with pytest.raises(ValueError, match="still"):
+        SynthConfig(still=-0.1)
+
+
 def test_the_same_seed_writes_the_same_files(tmp_path):
     config = SynthConfig(classes=2, per_class=2, val_per_class=1, audio_informative=0.5)
     make_synthetic_dataset(tmp_path / "a", config)

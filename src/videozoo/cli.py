@@ -130,7 +130,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     config = SynthConfig(classes=args.classes, per_class=args.per_class, val_per_class=args.val_per_class,
                          frames=args.frames, size=args.size, fps=args.fps,
                          audio_informative=0.0 if av else args.audio, motion_informative=args.motion,
-                         audio_visual=av, seed=args.seed)
+                         still=args.still, audio_visual=av, seed=args.seed)
     paths = make_synthetic_dataset(args.out, config)
     total = config.classes * (config.per_class + config.val_per_class)
     kind = "(motion, pitch) classes" if av else "motion classes"
@@ -459,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motion", type=float, default=1.0, metavar="Q",
                    help="the share Q of videos that move their class's way (default 1); the rest move the way of a "
                         "class drawn at random")
+    p.add_argument("--still", type=float, default=0.0, metavar="S",
+                   help="the share S of videos whose objects stand still (default 0): their picture says nothing "
+                        "of the class, without showing another class's motion")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
 

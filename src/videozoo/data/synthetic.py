@@ -15,7 +15,10 @@ makes that share of the videos carry their class as the tone's pitch.
 ``motion_informative`` below 1 makes the rest of the videos move the way of a
 class drawn at random (the picture says nothing of their class): with both,
 each modality names the class in some videos only and together they name it
-in more, as audio and RGB do in Kinetics.
+in more, as audio and RGB do in Kinetics. ``still`` makes a share of the
+videos show their objects standing still instead: the picture says nothing
+of their class either, but it does not show another class's motion, so the
+moving videos teach motion as cleanly as in a fully informative set.
 
 ``audio_visual=True`` builds the Gradient-Blending set instead: each class is
 a pair (motion, pitch), ``classes / 2`` motions times a low and a high tone,
@@ -55,6 +58,7 @@ MOTIONS: dict[str, tuple[float, float, float, float]] = {
     "left_fast": (-0.15, 0, 0, 0),
 }
 SCALE_RANGE = (0.6, 1.5)  # the sawtooth of grow / shrink wraps within this range
+STILL = (0.0, 0.0, 0.0, 0.0)  # the motion of a video in the ``still`` share: none
 PITCHES = {"low": 400.0, "high": 1600.0}  # Hz; the audio-visual set's class tones, two octaves apart
 # x264's macroblock-tree rate control (and its threads) made the encoded pictures differ from run to run when the
 # file also has a sound track (measured: 13 different files in 20 encodes of one 64x64 clip); without them the
@@ -75,6 +79,7 @@ class SynthConfig:
     sample_rate: int = 16000
     audio_informative: float = 0.0
     motion_informative: float = 1.0  # the share of videos that move their class's way (the rest: a random class's)
+    still: float = 0.0  # the share of videos whose objects stand still (drawn before motion_informative)
     audio_visual: bool = False  # classes: (motion, pitch) pairs; audio with per-video fingerprints
     seed: int = 0
 
@@ -85,7 +90,7 @@ class SynthConfig:
             raise ValueError("per_class must be ≥ 1, val_per_class ≥ 0 and frames ≥ 2")
         if self.size < 16 or self.size % 2:
             raise ValueError(f"size must be even and at least 16, got {self.size}")
-        for name in ("audio_informative", "motion_informative"):
+        for name in ("audio_informative", "motion_informative", "still"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.audio_visual and self.classes % 2:
@@ -102,8 +107,11 @@ class SynthConfig:
         return list(MOTIONS)[label // 2 if self.audio_visual else label]
 
     def video_motion(self, label: int, k: int) -> str:
-        """The motion of video ``k`` of class ``label``: the class's, or in a share 1 − ``motion_informative``
-        of the videos that of a class drawn at random (its own draw: other videos and the sound do not change)."""
+        """The motion of video ``k`` of class ``label``: ``"still"`` in a share ``still`` of the videos; else the
+        class's, or in a share 1 − ``motion_informative`` that of a class drawn at random (draws of its own:
+        other videos and the sound do not change)."""
+        if self.still > 0 and np.random.default_rng([self.seed, label, k, 3]).random() < self.still:
+            return "still"
         if self.motion_informative >= 1.0:
             return self.motion_of(label)
         draw = np.random.default_rng([self.seed, label, k, 2])
@@ -126,9 +134,10 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator, objects: int = 3,
                   look: np.random.Generator | None = None) -> np.ndarray:
     """uint8 ``(frames, size, size, 3)`` of one video of class ``motion``: ``objects`` striped rectangles,
-    each placed, turned, sized and coloured at random, all moving the class's way. ``look``, when given,
-    draws the background and the colours instead of ``rng`` (one look shared by many videos)."""
-    vx, vy, spin, growth = MOTIONS[motion]
+    each placed, turned, sized and coloured at random, all moving the class's way (``"still"``: not at all).
+    ``look``, when given, draws the background and the colours instead of ``rng`` (one look shared by many
+    videos)."""
+    vx, vy, spin, growth = STILL if motion == "still" else MOTIONS[motion]
     speed = rng.uniform(0.8, 1.2)
     background = _background(look or rng, size)
     shared_colors = look.uniform(0, 255, (objects, 2, 3)) if look is not None else None
