@@ -6,6 +6,9 @@ Two data sets (``videozoo synth``):
   names the class, in the other half it is a random pitch unique to the video, so the sound is partly
   informative and easy to memorise. RGB alone learns the motion; the paper's finding is that joint
   training latches onto the sound and does worse than RGB alone, while G-Blend does better than both;
+  ``--motion-informative Q`` / ``--still S`` take the picture's class away in a share of the videos (a random
+  class's motion / no motion), so that the two modalities together name more videos than either alone;
+  docs/multimodal.md's three-seed table is ``--still 0.3 --val-per-class 24 --epochs 30 --warmup 15``;
 - ``--set av`` (``--audio av``): the class is (motion, low or high tone), so neither modality alone can
   name more than half of the classes, and each sound carries a per-video chord to memorise.
 
