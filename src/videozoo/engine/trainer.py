@@ -208,7 +208,7 @@ class Trainer:
             self.model = dist_utils.convert_sync_batchnorm(self.model, self.device.type)
         self.fp32_weight_grads = (self.device.type == "cpu" and self.precision == "bf16"
                                   and not bf16_weight_grads_ok())
-        if self.fp32_weight_grads:  # oneDNN's AMX bf16 weight gradients are wrong here (see bf16_guard)
+        if self.fp32_weight_grads:  # oneDNN's bf16 weight gradients are wrong on this CPU (see bf16_guard)
             fp32_weight_grads(self.model)
         memory_format = torch.channels_last_3d if cfg.train.channels_last else torch.contiguous_format
         self.memory_format = memory_format
@@ -284,7 +284,7 @@ class Trainer:
                      cfg.model.name, len(self.train_items), len(self.classes), cfg.train.epochs, self.precision,
                      self.device, self.out)
             if self.fp32_weight_grads:
-                log.info("this CPU's bf16 convolution weight gradients are wrong (a oneDNN AMX bug); "
+                log.info("this CPU's bf16 convolution weight gradients are wrong (a oneDNN bug); "
                          "computing them in fp32")
         try:
             for epoch in range(self.start_epoch, cfg.train.epochs):
