@@ -49,9 +49,10 @@ def _probe_ok(x_shape: tuple[int, ...], w_shape: tuple[int, ...], padding: tuple
     grad_out = torch.randn(x_shape[0], *out_shape, generator=g)
 
     def weight_grad(bf16: bool) -> Tensor:
-        weight = w.clone().requires_grad_(True)
+        weight = w.clone()
         if channels_last:
-            weight = weight.detach().contiguous(memory_format=torch.channels_last_3d).requires_grad_(True)
+            weight = weight.contiguous(memory_format=torch.channels_last_3d)
+        weight.requires_grad_(True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             y = F.conv3d(x, weight, padding=padding)
         (y.float() * grad_out).sum().backward()
