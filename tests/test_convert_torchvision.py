@@ -48,7 +48,7 @@ def test_convert_refuses_the_wrong_network(tmp_path, capsys):
 
 
 def test_convert_bad_files(tmp_path):
-    from videozoo.convert import convert_file
+    from videozoo.weights.convert import convert_file
 
     with pytest.raises(CheckpointError, match="not found"):
         convert_file("torchvision", "r3d_18", tmp_path / "none.pth", tmp_path / "o.safetensors")

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .convert import TORCHVISION, convert_state_dict
 from .engine.predictor import Predictor, autocast_dtype, default_device, resolve_precision
 from .models.cards import count_macs
 from .models.layers import randomize_batch_norm
 from .models.registry import create_model, get_entry
+from .weights.convert import TORCHVISION, convert_state_dict
 
 
 @dataclass

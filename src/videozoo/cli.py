@@ -70,11 +70,66 @@ def cmd_flops(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from .convert import convert_file
+    from .weights.convert import convert_file, describe
 
-    model = convert_file(args.source, args.name, args.src, args.dst)
-    print(f"wrote {args.dst}: {model.arch} with {model.num_classes} classes"
-          + (f" ({model.overrides})" if model.overrides else ""))
+    extras = {}
+    if args.tag:  # a catalogue row: its classes and preprocessing travel in the checkpoint
+        from .weights.catalogue import get_weights
+        from .weights.hub import class_names, input_settings
+
+        entry = get_weights(args.tag)
+        if (entry.source, entry.source_name) != (args.source, args.name):
+            raise UsageError(f"{args.tag} is {entry.source} {entry.source_name}, not {args.source} {args.name}")
+        extras = {"classes": class_names(entry), "data_settings": input_settings(entry).to_json(),
+                  "metadata": {"weights_tag": entry.tag, "weights_url": entry.url}}
+    model = convert_file(args.source, args.name, args.src, args.dst, **extras)
+    print(f"wrote {args.dst}: {describe(model)}")
+
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from .weights import catalogue, hub
+
+    if args.action == "list":
+        rows = catalogue.list_weights(args.target)
+        if args.target and not rows:
+            from .models.registry import get_entry
+
+            get_entry(args.target)  # an unknown model name lists close matches
+        if args.json:
+            print(json.dumps([_weights_row(r) for r in rows], indent=1))
+        elif args.markdown:
+            print(weights_markdown(rows))
+        else:
+            for r in rows:
+                acc = f"{r.accuracy.top1:.1f}" if r.accuracy else "  - "
+                cached = "cached" if hub.converted_path(r).is_file() or hub.source_path(r).is_file() else ""
+                print(f"{r.tag:<40} {r.source:<12} {r.num_classes:>4} cls  {'×'.join(map(str, r.clip)):<11} "
+                      f"top-1 {acc:>5}  {cached}")
+        return
+    if not args.target:
+        raise UsageError("videozoo weights download TAG: name the weights (`videozoo weights list` shows them)")
+    path = hub.pretrained_checkpoint(args.target)
+    print(f"{args.target}: {hub.source_path(catalogue.get_weights(args.target))} → {path}")
+
+
+def _weights_row(r) -> dict:
+    from dataclasses import asdict
+
+    return {**asdict(r), "model": r.model, "file_format": r.file_format, "sha256_prefix": r.sha256_prefix}
+
+
+def weights_markdown(rows) -> str:
+    """The catalogue as a Markdown table (docs/weights.md is generated from it)."""
+    lines = ["| tag | source | classes | clip T×H×W | input | top-1 / top-5 (%) | format, hash | licence |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = "" if r.accuracy is None else f"{r.accuracy.top1:g}" + (
+            f" / {r.accuracy.top5:g}" if r.accuracy.top5 is not None else "")
+        step = f", every {r.stride}th frame" if r.stride > 1 else (f", {r.fps:g} fps" if r.fps else "")
+        lines.append(f"| [`{r.tag}`]({r.url}) | {r.source} `{r.source_name}` | {r.classes} ({r.num_classes}) | "
+                     f"{'×'.join(map(str, r.clip))}{step} | {r.normalization} | {acc} | {r.file_format}"
+                     f"{', ' + r.sha256_prefix if r.sha256_prefix else ''} | {r.licence} |")
+    return "\n".join(lines)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -282,6 +337,14 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from .engine.evaluate import audio_settings_of, load_for_inference, predict_video
     from .engine.predictor import Predictor
 
+    if args.pretrained:
+        if not args.model or args.checkpoint:
+            raise UsageError("--pretrained TAG goes with --model NAME, instead of --checkpoint")
+        from .weights.catalogue import get_weights
+
+        args.checkpoint = get_weights(args.pretrained, args.model).tag
+    elif not args.checkpoint:
+        raise UsageError("give --checkpoint CKPT_OR_RUN_DIR_OR_TAG, or --model NAME --pretrained TAG")
     model, classes, settings = load_for_inference(args.checkpoint)
     multimodal = model.arch == "multimodal"
     if (settings.modality == "flow" or getattr(model, "in_channels", 3) == 2
@@ -410,12 +473,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flops)
 
+    from .weights.convert import SOURCES
+
     p = sub.add_parser("convert", help="convert another library's weights into a videozoo checkpoint")
-    p.add_argument("source", choices=["torchvision"])
-    p.add_argument("name", help="the source's model name, e.g. r2plus1d_18")
-    p.add_argument("src", help="input .pth state dict")
+    p.add_argument("source", choices=list(SOURCES))
+    p.add_argument("name", help="the source's model name, e.g. r2plus1d_18 (docs/weights.md lists them)")
+    p.add_argument("src", help="input file: a .pth / .pyth state dict, or a Caffe2 .pkl for vmz-caffe2")
     p.add_argument("dst", help="output .safetensors")
+    p.add_argument("--tag", help="the catalogue row the file is (MODEL.PRETRAINING): its class names and "
+                                 "preprocessing go into the checkpoint")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("weights", help="published weights: list the catalogue, download and convert by tag")
+    p.add_argument("action", choices=["list", "download"])
+    p.add_argument("target", nargs="?", help="list: a zoo model (default: all); download: a tag MODEL.PRETRAINING")
+    p.add_argument("--json", action="store_true", help="list: every row as JSON")
+    p.add_argument("--markdown", action="store_true", help="list: a Markdown table")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("bench", help="time inference against torchvision's implementation of the same network")
     p.add_argument("name")
@@ -480,14 +554,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--finetune", metavar="CKPT", help="start from this checkpoint's backbone with a new head")
+    p.add_argument("--finetune", metavar="CKPT",
+                   help="start from this checkpoint's (or weights tag's, MODEL.PRETRAINING) backbone, new head")
     p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train the head only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="clip and video accuracy (N clips × M crops), per class, confusion matrix")
     p.add_argument("--checkpoint", required=True, action="append",
-                   help="a .safetensors checkpoint or a run folder (its best); give it twice or more to fuse the "
+                   help="a .safetensors checkpoint, a run folder (its best) or a weights tag MODEL.PRETRAINING; "
+                        "give it twice or more to fuse the "
                         "scores of separately trained streams (RGB, flow, audio)")
     p.add_argument("--stream-weights", type=float, nargs="+", help="one weight per --checkpoint for the fusion")
     p.add_argument("--flow-root", help="for flow models: the folder `videozoo flow` wrote")
@@ -508,7 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top classes of videos, with probabilities")
     p.add_argument("videos", nargs="+")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a checkpoint, a run folder or a weights tag MODEL.PRETRAINING")
+    p.add_argument("--model", help="with --pretrained: the zoo model")
+    p.add_argument("--pretrained", metavar="TAG", help="published weights of --model (`videozoo weights list`)")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--clips", type=int, default=3)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
@@ -516,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("extract", help="per-clip features of a layer, to a .npz (+ index CSV); resumable")
-    p.add_argument("--checkpoint", help="a checkpoint or run folder")
+    p.add_argument("--checkpoint", help="a checkpoint, a run folder or a weights tag MODEL.PRETRAINING")
     p.add_argument("--model", help="or a zoo model with random weights")
     p.add_argument("--data", required=True)
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])

@@ -27,6 +27,12 @@ NORMALIZATION = {
     # C3D (Caffe): mean pixel subtraction on the 0-255 scale, no scaling (mmaction2's C3D setting).
     "c3d": ((104 / 255, 117 / 255, 128 / 255), (1 / 255, 1 / 255, 1 / 255)),
     "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    # pytorchvideo's hub models: one mean and std for every channel.
+    "pytorchvideo": ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
+    # mmaction2's ImageNet statistics, given on the 0-255 scale.
+    "mmaction2": ((123.675 / 255, 116.28 / 255, 103.53 / 255), (58.395 / 255, 57.12 / 255, 57.375 / 255)),
+    # Inception (DeepMind's I3D, kylemin's S3D): pixels mapped to [-1, 1].
+    "inception_tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     # Optical flow stored by videozoo.data.flow: 0…255 ↔ ±20 px, mapped to [-1, 1]; two channels (x, y).
     "flow": ((0.5, 0.5), (0.5, 0.5)),
 }

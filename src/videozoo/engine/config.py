@@ -46,7 +46,7 @@ class DataConfig:
     resize_hw: list[int] | None = None  # exact (height, width) instead, e.g. [128, 171] for C3D
     scale_jitter: list[int] | None = None  # training short side drawn from [min, max]
     flip: bool = False  # mirroring swaps left/right motion classes; the papers' Kinetics recipes turn it on
-    normalization: str | None = None  # kinetics, c3d, none; None: the model family's
+    normalization: str | None = None  # a preset of data.transforms.NORMALIZATION; None: the model family's
     num_workers: int = 2
     worker_start: str = "fork"  # how loader workers start: fork, or forkserver / spawn (clean processes)
     backend: str = "pyav"
@@ -84,7 +84,7 @@ class TrainConfig:
     seed: int = 0
     sync_bn: bool = False  # with several processes: BN statistics over the global batch
     zero_init_residual: bool = True  # from scratch: each residual block starts as the identity (learns faster)
-    finetune: str | None = None  # a checkpoint whose backbone starts the run (new head)
+    finetune: str | None = None  # a checkpoint (or weights tag MODEL.PRETRAINING) whose backbone starts the run
     log_every: int = 10  # steps between progress updates in the log
     progress: bool = True
 
@@ -183,6 +183,12 @@ def _positive(key: str, value, allow_zero: bool = False) -> None:
         raise ConfigError(f"config key {key!r}: must be {'≥ 0' if allow_zero else '> 0'}, got {value}")
 
 
+def _is_weights_tag(value: str) -> bool:
+    from ..weights.catalogue import is_tag
+
+    return is_tag(value)
+
+
 def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     """Everything a run needs that types cannot say, checked before it starts."""
     from ..models.registry import get_entry
@@ -193,7 +199,7 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
         raise ConfigError("config key 'data.train': no training data given (a CSV or a folder per class)")
     for key, value in (("data.train", d.train), ("data.val", d.val), ("data.classes", d.classes),
                        ("data.splits_dir", d.splits_dir), ("train.finetune", t.finetune)):
-        if value and not Path(value).exists():
+        if value and not Path(value).exists() and not (key == "train.finetune" and _is_weights_tag(value)):
             raise ConfigError(f"config key {key!r}: file not found: {value}")
     _choice("data.format", d.format, ("auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"))
     _choice("data.backend", d.backend, ("pyav", "torchcodec"))
@@ -203,7 +209,9 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     if d.flow_root and not Path(d.flow_root).is_dir():
         raise ConfigError(f"config key 'data.flow_root': folder not found: {d.flow_root}")
     if d.normalization is not None:
-        _choice("data.normalization", d.normalization, ("kinetics", "c3d", "none", "flow"))
+        from ..data.transforms import NORMALIZATION
+
+        _choice("data.normalization", d.normalization, tuple(NORMALIZATION))
     _choice("data.worker_start", d.worker_start, ("fork", "forkserver", "spawn"))
     _choice("optim.schedule", o.schedule, ("cosine", "step", "constant"))
     _choice("optim.name", o.name, ("sgd", "adamw"))

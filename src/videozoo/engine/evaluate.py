@@ -191,8 +191,13 @@ def evaluate_multimodal(model: nn.Module | Predictor, dataset: VideoDataset, *, 
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a run folder's best (else last) checkpoint."""
+    """A checkpoint file, a run folder's best (else last) checkpoint, or published weights by tag
+    (``MODEL.PRETRAINING``: downloaded and converted the first time)."""
     path = Path(path)
+    if not path.exists():
+        from ..weights.hub import resolve_weights
+
+        path = resolve_weights(path)
     if path.is_dir():
         for name in ("best.safetensors", "last.safetensors"):
             if (path / name).is_file():

@@ -17,6 +17,7 @@ saved with each checkpoint.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -53,7 +54,7 @@ from .checkpoint import (
     save_training_checkpoint,
 )
 from .config import ConfigError, DataConfig, RunConfig, check_config, config_from_yaml, config_to_yaml
-from .inputs import InputSettings, check_model_accepts, resolve_inputs
+from .inputs import InputSettings, check_model_accepts, resolve_inputs, settings_from_metadata
 from .metrics import plot_curves, topk_correct
 
 log = logging.getLogger("videozoo.train")
@@ -185,12 +186,16 @@ class Trainer:
         elif d.format in ("ucf101", "hmdb51"):
             self.val_items, _ = load_items(d.train, fmt=d.format, root=d.root, classes=self.classes,
                                            splits_dir=d.splits_dir, split=d.split, subset="test")
+        start = self._finetune_source() if cfg.train.finetune and not resume else None
+        if start is not None and d.normalization is None and start["settings"] is not None:
+            d.normalization = start["settings"].normalization  # the preprocessing the weights were trained with
         self.inputs: InputSettings = resolve_inputs(d, cfg.model.name, self.train_items)
         # config.yaml records what the run used, not what was left to defaults.
         d.crop, d.normalization = self.inputs.crop, self.inputs.normalization
         d.resize_hw = list(self.inputs.resize_hw) if self.inputs.resize_hw else None
 
-        overrides = dict(cfg.model.overrides)
+        # Fine-tuning keeps the architecture the weights were trained with (e.g. VMZ's BatchNorm eps).
+        overrides = {**(start["overrides"] if start else {}), **cfg.model.overrides}
         if d.modality == "flow":
             overrides.setdefault("in_channels", 2)  # optical flow: x and y
         if (cfg.train.zero_init_residual and not cfg.train.finetune and "zero_init_residual" not in overrides
@@ -198,8 +203,8 @@ class Trainer:
             overrides["zero_init_residual"] = True
         self.model = create_model(cfg.model.name, len(self.classes), **overrides)
         check_model_accepts(self.model, self.inputs)
-        if cfg.train.finetune and not resume:
-            self._load_backbone(cfg.train.finetune)
+        if start is not None:
+            self._load_backbone(start["path"])
         if cfg.optim.freeze_backbone:
             head = head_parameters(self.model)
             for p in self.model.parameters():
@@ -250,6 +255,16 @@ class Trainer:
         self.writer = None
 
     # -- set-up helpers ---------------------------------------------------------------------------
+    def _finetune_source(self) -> dict:
+        """The checkpoint that ``train.finetune`` names (a path or a weights tag): its path, the overrides
+        its architecture was built with and the input settings it carries (None for a hand-saved one)."""
+        from ..weights.hub import resolve_weights
+
+        path = resolve_weights(self.cfg.train.finetune)
+        _, metadata = read_checkpoint(path)
+        return {"path": str(path), "overrides": json.loads(metadata.get("overrides", "{}")),
+                "settings": settings_from_metadata(metadata)}
+
     def _load_backbone(self, path: str) -> None:
         tensors, metadata = read_checkpoint(path)
         arch = metadata["architecture"]

@@ -1,0 +1,216 @@
+"""The weights catalogue: one row per published checkpoint of the zoo's networks.
+
+A row names the checkpoint (``MODEL.PRETRAINING``), the converter that reads it (source and the
+source's network name, see :mod:`videozoo.weights.convert`), where the source publishes it, its
+licence, its classes, the clip and preprocessing it was trained with, and the accuracy its source
+reports. ``docs/weights.md``'s table is generated from these rows (``make weights-table``), and
+``tests/test_weights_catalogue.py`` checks every row's keys, shapes, classes and normalisation
+against the zoo on a synthetic file in the source's layout.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import unquote, urlparse
+
+from ..models.shapes import Triple
+from .convert import Recipe, recipe_for
+
+HASH_REGEX = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's rule: a file name's "-<sha256 prefix>."
+
+LICENCES = {
+    "torchvision": "BSD-3-Clause (pytorch/vision)",
+    "vmz": "Apache-2.0 (facebookresearch/VMZ)",
+    "ig65m": "MIT (moabitcoin/ig65m-pytorch; weights converted from VMZ)",
+    "pytorchvideo": "Apache-2.0 (facebookresearch/pytorchvideo)",
+}
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Published video-level accuracy (%): top-1, top-5 where given, on ``dataset``, per ``source``."""
+
+    top1: float
+    top5: float | None
+    dataset: str
+    source: str
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One published checkpoint.
+
+    Attributes:
+        tag: ``MODEL.PRETRAINING``, e.g. ``r2plus1d_34.ig65m_kinetics_32f``.
+        source, source_name: the converter (``videozoo convert SOURCE NAME``).
+        url: exactly as the source publishes it.
+        licence: the publishing repository's licence.
+        classes: the class list (``kinetics400``; ``sports1m`` / ``ig65m`` are numbered, their names are
+            not shipped) and ``num_classes`` the head's outputs.
+        clip: frames × crop height × width it was trained at; ``stride`` the frame step, ``fps`` the rate
+            clips were sampled at where the source fixes one.
+        resize, resize_hw: short side (or exact size) before the crop.
+        normalization: a preset of :data:`videozoo.data.transforms.NORMALIZATION` (all rows take RGB).
+    """
+
+    tag: str
+    source: str
+    source_name: str
+    url: str
+    licence: str
+    classes: str
+    num_classes: int
+    clip: Triple
+    normalization: str
+    stride: int = 1
+    fps: float | None = None
+    resize: int | None = None
+    resize_hw: tuple[int, int] | None = None
+    accuracy: Accuracy | None = None
+    note: str = ""
+
+    @property
+    def model(self) -> str:
+        return self.tag.split(".", 1)[0]
+
+    @property
+    def pretraining(self) -> str:
+        return self.tag.split(".", 1)[1]
+
+    @property
+    def recipe(self) -> Recipe:
+        return recipe_for(self.source, self.source_name)
+
+    @property
+    def filename(self) -> str:
+        return unquote(urlparse(self.url).path.rsplit("/", 1)[-1]).replace(" ", "")
+
+    @property
+    def download_url(self) -> str:
+        # Dropbox's published "?dl=0" links open a web page; "?dl=1" serves the file itself.
+        return self.url.replace("?dl=0", "?dl=1") if "dropbox.com" in self.url else self.url
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        """The hash prefix the file name carries (as torch.hub reads it), or None where the source gives none."""
+        m = HASH_REGEX.search(self.filename)
+        return m.group(1) if m else None
+
+    @property
+    def file_format(self) -> str:
+        return {"caffe2": "Caffe2 blobs pickle"}.get(self.recipe.file_format, "PyTorch state dict")
+
+
+TV = "https://download.pytorch.org/models"
+IG65M = "https://github.com/moabitcoin/ig65m-pytorch/releases/download/v1.0.0"
+BJUNCEK = "https://github.com/bjuncek/VMZ/releases/download/test_models"
+PTV = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
+VMZ_ZOO = "VMZ model zoo (c2/tutorials/model_zoo.md)"
+K400 = "Kinetics-400"
+
+
+def _tv(model: str, file: str, top1: float, top5: float, clip: Triple = (16, 112, 112),
+        resize_hw: tuple[int, int] = (128, 171)) -> WeightsEntry:
+    return WeightsEntry(f"{model}.kinetics400", "torchvision", model, f"{TV}/{file}", LICENCES["torchvision"],
+                        "kinetics400", 400, clip, "kinetics", fps=15, resize_hw=resize_hw,
+                        accuracy=Accuracy(top1, top5, K400, "torchvision 0.29.1 weights meta"))
+
+
+def _vmz(tag: str, source: str, url: str, licence: str, classes: str, frames: int, crop: int,
+         acc: tuple[float, float] | None = None, note: str = "") -> WeightsEntry:
+    num = {"kinetics400": 400, "sports1m": 487, "ig65m": 359}[classes]
+    return WeightsEntry(tag, source, tag.split(".")[0], url, licence, classes, num, (frames, crop, crop), "kinetics",
+                        resize=128 if crop == 112 else 256,
+                        accuracy=Accuracy(*acc, K400, VMZ_ZOO) if acc else None, note=note)
+
+
+CATALOGUE: tuple[WeightsEntry, ...] = (
+    _tv("r3d_18", "r3d_18-b3b3357e.pth", 63.200, 83.479),
+    _tv("mc3_18", "mc3_18-a90a0ba3.pth", 63.960, 84.130),
+    _tv("r2plus1d_18", "r2plus1d_18-91a641e6.pth", 67.463, 86.175),
+    _tv("s3d", "s3d-d76dad2f.pth", 68.368, 88.050, clip=(128, 224, 224), resize_hw=(256, 256)),
+    # R(2+1)D-34 on IG-65M, as moabitcoin converted VMZ's Caffe2 weights (VMZ's PyTorch port loads these).
+    WeightsEntry("r2plus1d_34.ig65m_8f", "vmz", "r2plus1d_34",
+                 f"{IG65M}/r2plus1d_34_clip8_ig65m_from_scratch-9bae36ae.pth", LICENCES["ig65m"], "ig65m",
+                 487, (8, 112, 112), "kinetics", resize=128,
+                 note="pre-trained on IG-65M; unlike the 32-frame one, its head has 487 outputs"),
+    _vmz("r2plus1d_34.ig65m_32f", "vmz", f"{IG65M}/r2plus1d_34_clip32_ig65m_from_scratch-449a7af9.pth",
+         LICENCES["ig65m"], "ig65m", 32, 112, note="pre-trained on IG-65M (359 hashtag classes)"),
+    _vmz("r2plus1d_34.ig65m_kinetics_8f", "vmz", f"{IG65M}/r2plus1d_34_clip8_ft_kinetics_from_ig65m-0aa0550b.pth",
+         LICENCES["ig65m"], "kinetics400", 8, 112, (74.9, 91.8)),
+    _vmz("r2plus1d_34.ig65m_kinetics_32f", "vmz",
+         f"{IG65M}/r2plus1d_34_clip32_ft_kinetics_from_ig65m-ade133f1.pth", LICENCES["ig65m"], "kinetics400",
+         32, 112, (80.0, 94.2)),
+    # VMZ's own PyTorch releases of the Caffe2 models (no hash in their file names).
+    _vmz("r2plus1d_152.ig65m_32f", "vmz", f"{BJUNCEK}/r2plus1d_152_ig65m_from_scratch_f106380637.pth",
+         LICENCES["vmz"], "ig65m", 32, 112),
+    _vmz("r2plus1d_152.ig65m_kinetics_32f", "vmz",
+         f"{BJUNCEK}/r2plus1d_152_ft_kinetics_from_ig65m_f107107466.pth", LICENCES["vmz"], "kinetics400", 32, 112,
+         (81.6, 95.3)),
+    _vmz("r2plus1d_152.sports1m_kinetics_32f", "vmz",
+         f"{BJUNCEK}/r2plus1d_152_ft_kinetics_from_sports1m_f128957437.pth", LICENCES["vmz"], "kinetics400",
+         32, 112, (79.5, 94.0)),
+    *(_vmz(f"{k}_csn_152.{pre}_32f", "vmz", f"{BJUNCEK}/{k}CSN_152_{file}.pth", LICENCES["vmz"], classes, 32, 224,
+           acc)
+      for k, pre, file, classes, acc in (
+          ("ir", "ig65m", "ig65m_from_scratch_f125286141", "ig65m", None),
+          ("ir", "ig65m_kinetics", "ft_kinetics_from_ig65m_f126851907", "kinetics400", (82.6, 95.3)),
+          ("ir", "sports1m", "Sports1M_from_scratch_f99918785", "sports1m", None),
+          ("ir", "sports1m_kinetics", "ft_kinetics_from_Sports1M_f101599884", "kinetics400", (78.2, 93.0)),
+          ("ip", "ig65m", "ig65m_from_scratch_f130601052", "ig65m", None),
+          ("ip", "ig65m_kinetics", "ft_kinetics_from_ig65m_f133090949", "kinetics400", (82.5, 95.3)),
+          ("ip", "sports1m", "Sports1M_from_scratch_f111018543", "sports1m", None),
+          ("ip", "sports1m_kinetics", "ft_kinetics_from_Sports1M_f111279053", "kinetics400", (78.8, 93.5)),
+      )),
+    # Caffe2 originals that VMZ published in no other format.
+    _vmz("r2plus1d_152.kinetics_32f", "vmz-caffe2",
+         "https://www.dropbox.com/s/9770y063u3z5bmb/r2plus1d_152_kinetics_from_scratch_f127858918.pkl?dl=0",
+         LICENCES["vmz"], "kinetics400", 32, 112, (77.3, 92.5)),
+    _vmz("r2plus1d_152.sports1m_32f", "vmz-caffe2",
+         "https://www.dropbox.com/s/w5cdqeyqukuaqt7/r2plus1d_152_sports1m_from_scratch_f127111290.pkl?dl=0",
+         LICENCES["vmz"], "sports1m", 32, 112),
+    _vmz("ir_csn_152.kinetics_32f", "vmz-caffe2",
+         "https://www.dropbox.com/s/46gcm7up60ssx5c/irCSN_152_kinetics_from_scratch_f98268019.pkl?dl=0",
+         LICENCES["vmz"], "kinetics400", 32, 224, (76.5, 92.1)),
+    _vmz("ip_csn_152.kinetics_32f", "vmz-caffe2",
+         "https://www.dropbox.com/s/3fihu6ti60047mu/ipCSN_152_kinetics_from_scratch_f129594342.pkl?dl=0",
+         LICENCES["vmz"], "kinetics400", 32, 224, (77.8, 92.8)),
+    WeightsEntry("ir_csn_101.pytorchvideo_kinetics_32x2", "pytorchvideo", "csn_r101", f"{PTV}/CSN_32x2_R101.pyth",
+                 LICENCES["pytorchvideo"], "kinetics400", 400, (32, 224, 224), "pytorchvideo", stride=2, resize=256,
+                 accuracy=Accuracy(77.0, None, K400, "pytorchvideo hub (csn_r101)"),
+                 note="pytorchvideo's CSN-R101 is ir-CSN-101 with BatchNorm eps 1e-5"),
+)
+
+
+@cache
+def _by_tag() -> dict[str, WeightsEntry]:
+    rows: dict[str, WeightsEntry] = {}
+    for row in CATALOGUE:
+        if row.tag in rows:
+            raise ValueError(f"weights tag {row.tag!r} is in the catalogue twice")
+        rows[row.tag] = row
+    return rows
+
+
+def list_weights(model: str | None = None) -> list[WeightsEntry]:
+    """Catalogue rows, all or of one zoo model, in catalogue order."""
+    return [r for r in CATALOGUE if model is None or r.model == model]
+
+
+def get_weights(tag: str, model: str | None = None) -> WeightsEntry:
+    """The row of ``tag``: ``MODEL.PRETRAINING``, or ``PRETRAINING`` alone when ``model`` is given."""
+    full = f"{model}.{tag}" if model is not None and not tag.startswith(f"{model}.") else tag
+    rows = _by_tag()
+    if full in rows:
+        return rows[full]
+    options = [r.tag for r in rows.values() if model is None or r.model == model]
+    where = f" for {model}" if model else ""
+    raise ValueError(f"no published weights {tag!r}{where}; "
+                     + (f"known: {', '.join(options)}" if options else "`videozoo weights list` shows every tag"))
+
+
+def is_tag(name: str) -> bool:
+    """Whether ``name`` is a full weights tag of the catalogue."""
+    return name in _by_tag()

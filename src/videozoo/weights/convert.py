@@ -1,0 +1,230 @@
+"""Import other libraries' weights into zoo models.
+
+A :class:`Recipe` says which zoo architecture (and overrides) reproduces a source's network and how
+the source names its tensors (:mod:`videozoo.weights.layouts`). Conversion is strict: every tensor
+of the source must land in the model and every tensor of the model must come from the source; a
+leftover or a missing key is an error that names them, never a silent ``strict=False``. The tests
+prove each recipe by comparing outputs with the source implementation, not by matching names alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..engine.checkpoint import CheckpointError, load_state_checked, save_model
+from ..models.registry import create_model
+from . import layouts as L
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one foreign network maps onto a zoo model.
+
+    ``passes`` rename the source's keys, pass after pass; ``walk`` instead names each of our keys the
+    source's way (for layouts that count blocks). ``classifier`` is a regex matching the source's
+    classifier weight, whose rows give the class count; ``flatten`` names tensors (1×1×1 conv
+    classifiers) to reshape to the model's Linear weight; ``ignore`` is a regex of source keys that
+    hold no weights (optimizer state), left out on purpose.
+    """
+
+    arch: str
+    passes: tuple = ()
+    walk: Callable[[nn.Module], dict[str, str]] | None = None
+    overrides: dict = field(default_factory=dict)
+    classifier: str = r"^fc\.weight$"
+    flatten: tuple[str, ...] = ()
+    ignore: str | None = None
+    file_format: str = "torch"  # torch (.pth / .pyth, read with weights_only=True) or caffe2 (a blobs pickle)
+
+
+_TV_RESNET = (L.TV_PLAIN_CONVS + L.TV_RESNET_BLOCKS,)
+_TV_R2PLUS1D = (L.TV_R2PLUS1D_CONVS + L.TV_RESNET_BLOCKS,)
+_VMZ_EPS = {"bn_eps": 1e-3}  # VMZ trained in Caffe2, whose BatchNorm eps is 1e-3
+_VMZ_R2PLUS1D_BOTTLENECK = (L.TV_BOTTLENECK_POINTWISE + L.TV_R2PLUS1D_CONVS + L.TV_RESNET_BLOCKS,)
+_VMZ_CSN = {"ir": (L.TV_PLAIN_STEM + L.TV_BOTTLENECK_POINTWISE + L.VMZ_IR_CONV2 + L.TV_RESNET_BLOCKS,),
+            "ip": (L.TV_PLAIN_STEM + L.TV_BOTTLENECK_POINTWISE + L.VMZ_IP_CONV2 + L.TV_RESNET_BLOCKS,)}
+
+TORCHVISION: dict[str, Recipe] = {
+    "r3d_18": Recipe("r3d_18", _TV_RESNET),
+    "mc3_18": Recipe("mc3_18", _TV_RESNET),
+    # torchvision computes the (2+1)D width once per block, not per conv as the paper does.
+    "r2plus1d_18": Recipe("r2plus1d_18", _TV_R2PLUS1D, overrides={"mid_channels": "per_block"}),
+    "s3d": Recipe("s3d", tuple(L.TV_S3D), classifier=r"^classifier\.1\.weight$", flatten=("head.fc.weight",)),
+}
+# VMZ's PyTorch port (and moabitcoin/ig65m-pytorch): torchvision's key layout, Caffe2's per-conv (2+1)D
+# width and BatchNorm eps. Names are VMZ's builders.
+VMZ: dict[str, Recipe] = {
+    "r2plus1d_34": Recipe("r2plus1d_34", _TV_R2PLUS1D, overrides=_VMZ_EPS),
+    "r2plus1d_152": Recipe("r2plus1d_152", _VMZ_R2PLUS1D_BOTTLENECK, overrides=_VMZ_EPS),
+    **{f"{kind}_csn_152": Recipe(f"{kind}_csn_152", rules) for kind, rules in _VMZ_CSN.items()},
+}
+# VMZ's Caffe2 originals: ``{"blobs": {name: ndarray}}`` pickles. Names are VMZ's model names and depths.
+_CAFFE2 = {"walk": L.caffe2_resnet_names, "classifier": r"^last_out_L\d+_w$", "ignore": L.CAFFE2_NOT_WEIGHTS,
+           "file_format": "caffe2"}
+VMZ_CAFFE2: dict[str, Recipe] = {
+    "r2plus1d_34": Recipe("r2plus1d_34", overrides=_VMZ_EPS, **_CAFFE2),
+    "r2plus1d_152": Recipe("r2plus1d_152", overrides=_VMZ_EPS, **_CAFFE2),
+    "ir_csn_50": Recipe("ir_csn_50", **_CAFFE2),
+    "ir_csn_152": Recipe("ir_csn_152", **_CAFFE2),
+    "ip_csn_152": Recipe("ip_csn_152", **_CAFFE2),
+}
+# pytorchvideo's hub builders. Its BatchNorm eps is PyTorch's 1e-5.
+PYTORCHVIDEO: dict[str, Recipe] = {
+    "csn_r101": Recipe("ir_csn_101", tuple(L.PYTORCHVIDEO_RESNET), overrides={"bn_eps": 1e-5},
+                       classifier=r"^blocks\.5\.proj\.weight$"),
+}
+SOURCES: dict[str, dict[str, Recipe]] = {
+    "torchvision": TORCHVISION, "vmz": VMZ, "vmz-caffe2": VMZ_CAFFE2, "pytorchvideo": PYTORCHVIDEO,
+}
+
+
+def rename_keys(state: Mapping[str, torch.Tensor], passes) -> dict[str, torch.Tensor]:
+    """Rename every key through each pass in turn; within a pass the first matching rule applies."""
+    out = dict(state)
+    for rules in passes:
+        compiled = [(re.compile(p), r) for p, r in rules]
+        renamed = {}
+        for key, value in out.items():
+            for pattern, replacement in compiled:
+                key, n = pattern.subn(replacement, key)
+                if n:
+                    break
+            renamed[key] = value
+        out = renamed
+    return out
+
+
+def unwrap_state_dict(obj) -> dict[str, torch.Tensor]:
+    """The state dict inside what torch.load returned (bare, or under 'state_dict' / 'model' / 'model_state')."""
+    for key in ("state_dict", "model", "model_state"):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError("expected a state dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def recipe_for(source: str, name: str) -> Recipe:
+    if source not in SOURCES:
+        raise ValueError(f"unknown weight source {source!r}; supported: {', '.join(SOURCES)}")
+    recipes = SOURCES[source]
+    if name not in recipes:
+        raise ValueError(f"no {source} converter for {name!r}; supported: {', '.join(sorted(recipes))}")
+    return recipes[name]
+
+
+def _num_classes(recipe: Recipe, state: Mapping[str, torch.Tensor], what: str) -> int:
+    matches = [k for k in state if re.search(recipe.classifier, k)]
+    if len(matches) != 1:
+        raise CheckpointError(f"{what}: expected one classifier weight matching {recipe.classifier!r}, "
+                              f"found {len(matches)}" + (f" ({', '.join(matches[:4])})" if matches else ""))
+    return state[matches[0]].shape[0]
+
+
+def _walked(recipe: Recipe, model: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> dict:
+    """Our keys filled from a source laid out by ``recipe.walk``; leftover source keys are an error."""
+    names = recipe.walk(model)
+    used = set(names.values())
+    leftover = [k for k in state if k not in used and not (recipe.ignore and re.search(recipe.ignore, k))]
+    if leftover:
+        more = f", … {len(leftover) - 4} more" if len(leftover) > 4 else ""
+        raise CheckpointError(f"{what} does not fit {recipe.arch}: {len(leftover)} source keys with no place "
+                              f"in the model ({', '.join(leftover[:4])}{more})")
+    return {ours: state[theirs] for ours, theirs in names.items() if theirs in state}
+
+
+def convert_state_dict(source: str, name: str, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """A zoo model carrying the weights of ``source``'s network ``name`` (e.g. torchvision ``r2plus1d_18``)."""
+    recipe = recipe_for(source, name)
+    what = f"{source} {name} weights"
+    if recipe.file_format == "torch":
+        state = unwrap_state_dict(state)
+    model = create_model(recipe.arch, _num_classes(recipe, state, what), **recipe.overrides)
+    own = model.state_dict()
+    renamed = _walked(recipe, model, state, what) if recipe.walk else rename_keys(state, recipe.passes)
+    for key in recipe.flatten:
+        if key in renamed and key in own and renamed[key].numel() == own[key].numel():
+            renamed[key] = renamed[key].reshape(own[key].shape)
+    for key, value in own.items():  # a BatchNorm's step counter is no weight; sources without it start at 0
+        if key.endswith("num_batches_tracked") and key not in renamed:
+            renamed[key] = torch.zeros_like(value)
+    renamed = {k: v.to(own[k].dtype) if k in own else v for k, v in renamed.items()}
+    load_state_checked(model, renamed, source=what)
+    return model
+
+
+class _BlobUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers only: a pickle that names any other code is refused."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
+        return super().find_class(module, name)
+
+
+def read_caffe2_blobs(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The weights of a VMZ Caffe2 pickle (``{"blobs": {name: ndarray}}``, Python 2, latin-1) as tensors."""
+    with open(path, "rb") as f:
+        obj = _BlobUnpickler(f, encoding="latin1").load()
+    blobs = obj.get("blobs", obj) if isinstance(obj, dict) else None
+    if not isinstance(blobs, dict):
+        raise CheckpointError(f"{path} holds no Caffe2 blobs (expected a dict with 'blobs')")
+    return {str(k): torch.from_numpy(np.ascontiguousarray(v)) for k, v in blobs.items()
+            if isinstance(v, np.ndarray)}
+
+
+def read_source_file(recipe: Recipe, src: str | os.PathLike) -> Mapping[str, torch.Tensor]:
+    """The tensors of a source's weights file, read without running any code it may carry."""
+    src = Path(src)
+    if not src.is_file():
+        raise CheckpointError(f"weights file not found: {src}")
+    kind = "Caffe2 blobs pickle" if recipe.file_format == "caffe2" else "PyTorch state dict"
+    try:
+        if recipe.file_format == "caffe2":
+            return read_caffe2_blobs(src)
+        return torch.load(src, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as e:  # unpicklers raise many kinds for a bad file
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"{src} is not a readable {kind} ({type(e).__name__}: {first_line})") from None
+
+
+def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.PathLike, *,
+                 classes: list[str] | None = None, data_settings: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> nn.Module:
+    """Read a foreign weights file, convert it, write a videozoo checkpoint. Returns the model.
+
+    ``classes`` and ``data_settings`` (an :class:`~videozoo.engine.inputs.InputSettings` as JSON: clip,
+    crop, normalisation) travel in the checkpoint, so eval, predict, extract and fine-tuning feed the
+    weights what they were trained on.
+    """
+    recipe = recipe_for(source, name)  # an unsupported network fails before any reading
+    model = convert_state_dict(source, name, read_source_file(recipe, src))
+    meta = {"converted_from": f"{source}:{name}", **(metadata or {})}
+    if data_settings is not None:
+        meta["data_settings"] = data_settings
+    if classes is not None and len(classes) != model.num_classes:
+        raise CheckpointError(f"{len(classes)} class names for weights with {model.num_classes} outputs")
+    save_model(model, dst, classes=classes, metadata=meta)
+    return model
+
+
+def describe(model: nn.Module) -> str:
+    """One line: architecture, classes and overrides of a converted model."""
+    extra = f" ({json.dumps(model.overrides)})" if getattr(model, "overrides", None) else ""
+    return f"{model.arch} with {model.num_classes} classes{extra}"

@@ -1,0 +1,183 @@
+"""How each source lays out the keys of the zoo's networks.
+
+Two kinds of layout:
+
+- *renames*: lists of ``(regex, replacement)`` rules over the source's keys, for sources whose
+  names follow the module tree (torchvision, VMZ's PyTorch port, pytorchvideo);
+- *walks*: functions that name every tensor of our model the way the source does, for sources
+  that count blocks across the whole network (VMZ's Caffe2 blobs: ``comp_{i}_conv_{j}``).
+
+``docs/weights.md`` shows each mapping as a table; the tests prove each one against the
+source's own model code or, where that does not install, its documented names and shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from torch import nn
+
+from ..models.inception import ENDPOINTS
+from ..models.layers import ConvNormAct
+
+# (regex on the source key, replacement): within one list the first matching rule renames a key.
+Rules = list[tuple[str, str | Callable[[re.Match], str]]]
+
+# -- torchvision's VideoResNet (and VMZ's PyTorch port, which builds on it) -------------------------------
+
+TV_RESNET_BLOCKS: Rules = [
+    (r"^layer(\d)\.(\d+)\.downsample\.0\.", r"layer\1.\2.shortcut.conv."),
+    (r"^layer(\d)\.(\d+)\.downsample\.1\.", r"layer\1.\2.shortcut.bn."),
+    (r"^fc\.", "head.fc."),
+]
+TV_PLAIN_STEM: Rules = [
+    (r"^stem\.0\.", "stem.conv.conv."),
+    (r"^stem\.1\.", "stem.conv.bn."),
+]
+TV_PLAIN_CONVS: Rules = [
+    *TV_PLAIN_STEM,
+    (r"^(layer\d\.\d+\.conv\d)\.0\.", r"\1.conv."),
+    (r"^(layer\d\.\d+\.conv\d)\.1\.", r"\1.bn."),
+]
+TV_R2PLUS1D_CONVS: Rules = [
+    (r"^stem\.0\.", "stem.conv.spatial.conv."),
+    (r"^stem\.1\.", "stem.conv.spatial.bn."),
+    (r"^stem\.3\.", "stem.conv.temporal.conv."),
+    (r"^stem\.4\.", "stem.conv.temporal.bn."),
+    (r"^(layer\d\.\d+\.conv\d)\.0\.0\.", r"\1.spatial.conv."),
+    (r"^(layer\d\.\d+\.conv\d)\.0\.1\.", r"\1.spatial.bn."),
+    (r"^(layer\d\.\d+\.conv\d)\.0\.3\.", r"\1.temporal.conv."),
+    (r"^(layer\d\.\d+\.conv\d)\.1\.", r"\1.temporal.bn."),
+]
+# torchvision's Bottleneck: conv1 and conv3 are (conv, BN[, ReLU]); conv2 is (conv unit, BN, ReLU).
+TV_BOTTLENECK_POINTWISE: Rules = [
+    (r"^(layer\d\.\d+\.conv[13])\.0\.", r"\1.conv."),
+    (r"^(layer\d\.\d+\.conv[13])\.1\.", r"\1.bn."),
+]
+# VMZ's ir-CSN: conv2.0 is the depthwise 3×3×3 itself.
+VMZ_IR_CONV2: Rules = [
+    (r"^(layer\d\.\d+\.conv2)\.0\.", r"\1.conv."),
+    (r"^(layer\d\.\d+\.conv2)\.1\.", r"\1.bn."),
+]
+# VMZ's ip-CSN: conv2.0 is (1×1×1, BN, depthwise 3×3×3), conv2.1 the BN after it.
+VMZ_IP_CONV2: Rules = [
+    (r"^(layer\d\.\d+\.conv2)\.0\.0\.", r"\1.pointwise.conv."),
+    (r"^(layer\d\.\d+\.conv2)\.0\.1\.", r"\1.pointwise.bn."),
+    (r"^(layer\d\.\d+\.conv2)\.0\.2\.", r"\1.depthwise.conv."),
+    (r"^(layer\d\.\d+\.conv2)\.1\.", r"\1.depthwise.bn."),
+]
+
+TV_S3D: list[Rules] = [
+    # torchvision numbers the trunk; ours names its endpoints as TF's s3dg.py does.
+    [(r"^features\.(\d+)\.", lambda m: f"features.{ENDPOINTS[int(m.group(1))]}.")],
+    [
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.0\.0\.", r"\1.spatial.conv."),
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.0\.1\.", r"\1.spatial.bn."),
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.1\.0\.", r"\1.temporal.conv."),
+        (r"^(features\.(?:Conv2d_1a|Conv2d_2c))\.1\.1\.", r"\1.temporal.bn."),
+        (r"^(features\.Conv2d_2b)\.0\.", r"\1.conv."),
+        (r"^(features\.Conv2d_2b)\.1\.", r"\1.bn."),
+        (r"\.branch0\.0\.", ".branch0.proj.conv."),
+        (r"\.branch0\.1\.", ".branch0.proj.bn."),
+        (r"\.branch([12])\.0\.0\.", r".branch\1.reduce.conv."),
+        (r"\.branch([12])\.0\.1\.", r".branch\1.reduce.bn."),
+        (r"\.branch([12])\.1\.0\.0\.", r".branch\1.conv.spatial.conv."),
+        (r"\.branch([12])\.1\.0\.1\.", r".branch\1.conv.spatial.bn."),
+        (r"\.branch([12])\.1\.1\.0\.", r".branch\1.conv.temporal.conv."),
+        (r"\.branch([12])\.1\.1\.1\.", r".branch\1.conv.temporal.bn."),
+        (r"\.branch3\.1\.0\.", ".branch3.proj.conv."),
+        (r"\.branch3\.1\.1\.", ".branch3.proj.bn."),
+        # Its classifier is a 1×1×1 conv after the 2×7×7 average; ours is the same map as a Linear.
+        (r"^classifier\.1\.", "head.fc."),
+    ],
+]
+
+# -- pytorchvideo's ResNet builders (create_csn, create_resnet): blocks.0 stem, blocks.1–4 stages, blocks.5 head --
+
+PYTORCHVIDEO_RESNET: list[Rules] = [
+    [
+        (r"^blocks\.0\.conv\.", "stem.conv.conv."),
+        (r"^blocks\.0\.norm\.", "stem.conv.bn."),
+        (r"^blocks\.([1-4])\.res_blocks\.(\d+)\.", r"layer\1.\2."),
+        (r"^blocks\.5\.proj\.", "head.fc."),
+    ],
+    [
+        (r"\.branch1_conv\.", ".shortcut.conv."),
+        (r"\.branch1_norm\.", ".shortcut.bn."),
+        (r"\.branch2\.conv_a\.", ".conv1.conv."),
+        (r"\.branch2\.norm_a\.", ".conv1.bn."),
+        (r"\.branch2\.conv_b\.", ".conv2.conv."),
+        (r"\.branch2\.norm_b\.", ".conv2.bn."),
+        (r"\.branch2\.conv_c\.", ".conv3.conv."),
+        (r"\.branch2\.norm_c\.", ".conv3.bn."),
+    ],
+]
+
+# -- VMZ's Caffe2 blobs ---------------------------------------------------------------------------------
+
+CAFFE2_BN = (("weight", "_s"), ("bias", "_b"), ("running_mean", "_rm"), ("running_var", "_riv"))
+# Blobs a Caffe2 training pickle may hold beside the weights: optimizer state and counters.
+CAFFE2_NOT_WEIGHTS = r"(_momentum|_grad)$|^(model_iter|lr|ITER|iter)$"
+
+
+def caffe2_resnet_names(model: nn.Module) -> dict[str, str]:
+    """Our state-dict key → VMZ Caffe2 blob name, for a :class:`~videozoo.models.resnet.VideoResNet`.
+
+    VMZ's builder numbers blocks over the whole network (``comp_{i}``) and the convs inside a block
+    (``conv_{j}``, ``spatbn_{j}``); a (2+1)D or ip-CSN conv adds a ``_middle`` conv before its own, an
+    ir-CSN depthwise conv takes two numbers (its ``add_conv`` and ``add_channelwise_conv`` both count).
+    """
+    names: dict[str, str] = {}
+
+    def conv(ours: str, blob: str) -> None:
+        names[f"{ours}.weight"] = f"{blob}_w"
+
+    def bn(ours: str, blob: str) -> None:
+        for attr, suffix in CAFFE2_BN:
+            names[f"{ours}.{attr}"] = blob + suffix
+
+    def unit(ours: str, module: nn.Module, comp: int, j: int) -> int:
+        """Name one conv unit of block ``comp`` whose convs were numbered up to ``j``; returns the new ``j``."""
+        if isinstance(module, ConvNormAct):
+            j += 2 if module.conv.groups > 1 else 1
+            conv(f"{ours}.conv", f"comp_{comp}_conv_{j}")
+            bn(f"{ours}.bn", f"comp_{comp}_spatbn_{j}")
+            return j
+        parts = dict(module.named_children())
+        pairs = {"spatial": "temporal", "pointwise": "depthwise"}
+        first = next((p for p in pairs if p in parts), None)
+        if first is None or set(parts) != {first, pairs[first]}:
+            raise ValueError(f"VMZ's Caffe2 layout has no conv unit like {ours} ({type(module).__name__})")
+        j += 1
+        conv(f"{ours}.{first}.conv", f"comp_{comp}_conv_{j}_middle")
+        bn(f"{ours}.{first}.bn", f"comp_{comp}_spatbn_{j}_middle")
+        conv(f"{ours}.{pairs[first]}.conv", f"comp_{comp}_conv_{j}")
+        bn(f"{ours}.{pairs[first]}.bn", f"comp_{comp}_spatbn_{j}")
+        return j
+
+    stem = model.stem.conv
+    if isinstance(stem, ConvNormAct):
+        conv("stem.conv.conv", "conv1")
+        bn("stem.conv.bn", "conv1_spatbn_relu")
+    else:
+        conv("stem.conv.spatial.conv", "conv1_middle")
+        bn("stem.conv.spatial.bn", "conv1_middle_spatbn_relu")
+        conv("stem.conv.temporal.conv", "conv1")
+        bn("stem.conv.temporal.bn", "conv1_spatbn_relu")
+    comp = 0
+    for s, stage in enumerate(model.stages):
+        for b, block in enumerate(stage):
+            if not hasattr(block, "shortcut"):  # a pooling layer between stages
+                continue
+            prefix, j = f"layer{s + 1}.{b}", 0
+            for name in ("conv1", "conv2", "conv3"):
+                if hasattr(block, name):
+                    j = unit(f"{prefix}.{name}", getattr(block, name), comp, j)
+            if not isinstance(block.shortcut, nn.Identity):
+                conv(f"{prefix}.shortcut.conv", f"shortcut_projection_{comp}")
+                bn(f"{prefix}.shortcut.bn", f"shortcut_projection_{comp}_spatbn")
+            comp += 1
+    names["head.fc.weight"] = f"last_out_L{model.num_classes}_w"
+    names["head.fc.bias"] = f"last_out_L{model.num_classes}_b"
+    return names
