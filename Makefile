@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-quick lint zoo-table clean
+.PHONY: demo test test-quick lint zoo-table weights-table clean
 
 $(BIN)/videozoo: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,9 @@ test-quick: $(BIN)/videozoo
 lint: $(BIN)/videozoo
 	$(BIN)/ruff check src tests benchmarks
 
-# Regenerate the model zoo table in README.md from the registry.
-zoo-table: $(BIN)/videozoo
-	$(BIN)/python -m videozoo.readme_table README.md
+# Regenerate the model zoo table in README.md (from the registry) and the weights catalogue in docs/weights.md.
+zoo-table weights-table: $(BIN)/videozoo
+	$(BIN)/python -m videozoo.readme_table README.md docs/weights.md
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

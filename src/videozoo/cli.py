@@ -98,7 +98,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
         if args.json:
             print(json.dumps([_weights_row(r) for r in rows], indent=1))
         elif args.markdown:
-            print(weights_markdown(rows))
+            print(catalogue.markdown_table(rows))
         else:
             for r in rows:
                 acc = f"{r.accuracy.top1:.1f}" if r.accuracy else "  - "
@@ -116,20 +116,6 @@ def _weights_row(r) -> dict:
     from dataclasses import asdict
 
     return {**asdict(r), "model": r.model, "file_format": r.file_format, "sha256_prefix": r.sha256_prefix}
-
-
-def weights_markdown(rows) -> str:
-    """The catalogue as a Markdown table (docs/weights.md is generated from it)."""
-    lines = ["| tag | source | classes | clip T×H×W | input | top-1 / top-5 (%) | format, hash | licence |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        acc = "" if r.accuracy is None else f"{r.accuracy.top1:g}" + (
-            f" / {r.accuracy.top5:g}" if r.accuracy.top5 is not None else "")
-        step = f", every {r.stride}th frame" if r.stride > 1 else (f", {r.fps:g} fps" if r.fps else "")
-        lines.append(f"| [`{r.tag}`]({r.url}) | {r.source} `{r.source_name}` | {r.classes} ({r.num_classes}) | "
-                     f"{'×'.join(map(str, r.clip))}{step} | {r.normalization} | {acc} | {r.file_format}"
-                     f"{', ' + r.sha256_prefix if r.sha256_prefix else ''} | {r.licence} |")
-    return "\n".join(lines)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

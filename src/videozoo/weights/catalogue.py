@@ -11,6 +11,7 @@ against the zoo on a synthetic file in the source's layout.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import unquote, urlparse
@@ -209,6 +210,20 @@ def get_weights(tag: str, model: str | None = None) -> WeightsEntry:
     where = f" for {model}" if model else ""
     raise ValueError(f"no published weights {tag!r}{where}; "
                      + (f"known: {', '.join(options)}" if options else "`videozoo weights list` shows every tag"))
+
+
+def markdown_table(rows: Sequence[WeightsEntry]) -> str:
+    """The catalogue as a Markdown table (docs/weights.md is generated from it)."""
+    lines = ["| tag | source | classes | clip T×H×W | input | top-1 / top-5 (%) | format, hash | licence |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = "" if r.accuracy is None else f"{r.accuracy.top1:g}" + (
+            f" / {r.accuracy.top5:g}" if r.accuracy.top5 is not None else "")
+        step = f", every {r.stride}th frame" if r.stride > 1 else (f", {r.fps:g} fps" if r.fps else "")
+        lines.append(f"| [`{r.tag}`]({r.url}) | {r.source} `{r.source_name}` | {r.classes} ({r.num_classes}) | "
+                     f"{'×'.join(map(str, r.clip))}{step} | {r.normalization} | {acc} | {r.file_format}"
+                     f"{', ' + r.sha256_prefix if r.sha256_prefix else ''} | {r.licence} |")
+    return "\n".join(lines)
 
 
 def is_tag(name: str) -> bool:

@@ -1,11 +1,11 @@
 """Published weights on this machine: the download cache and the converted checkpoints.
 
-Files go where torch.hub puts them (``$TORCH_HOME/hub/checkpoints``, ``~/.cache/torch`` by
-default), downloaded by ``torch.hub.download_url_to_file``: to a temporary file, renamed only
-once the hash that the file name carries has been checked, so a wrong hash or a broken transfer
-leaves nothing in the cache. Each source file is converted once into a videozoo checkpoint
-(``checkpoints/videozoo/TAG-<row hash>.safetensors``) that carries the classes and the input
-settings. ``VIDEOZOO_OFFLINE=1`` turns a missing file into an error without touching the network.
+Files go where torch.hub puts them (``$TORCH_HOME/hub/checkpoints``, ``~/.cache/torch/hub`` by
+default), downloaded with a progress bar to a temporary file that is renamed only once the whole
+file came and the hash its name carries (torch.hub's ``-<sha256 prefix>.`` rule) checks, so a
+wrong hash or a broken transfer leaves nothing in the cache. Each source file is converted once
+into a videozoo checkpoint (``checkpoints/videozoo/TAG-<row hash>.safetensors``) that carries the
+classes and the input settings. ``VIDEOZOO_OFFLINE=1`` turns a missing file into an error without touching the network.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import re
+import uuid
 from pathlib import Path
 from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
 
 import torch
+from tqdm import tqdm
 
 from ..engine.checkpoint import CheckpointError
 from .catalogue import WeightsEntry, get_weights, is_tag
@@ -57,20 +59,46 @@ def download(entry: WeightsEntry, *, progress: bool = True) -> Path:
         raise WeightsError(f"{entry.tag} is not in the cache and VIDEOZOO_OFFLINE is set: {place}")
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.hub.download_url_to_file(entry.download_url, str(dst), hash_prefix=entry.sha256_prefix,
-                                       progress=progress)
+        _fetch(entry.download_url, dst, entry.sha256_prefix, progress)
     except HTTPError as e:
         raise WeightsError(f"{entry.tag}: the server answered {e.code} {e.reason}; {place}") from None
     except (URLError, http.client.HTTPException, OSError) as e:
         reason = getattr(e, "reason", None) or type(e).__name__
         raise WeightsError(f"{entry.tag}: the download failed ({reason}); offline? {place}") from None
-    except RuntimeError as e:
-        if "invalid hash value" not in str(e):
-            raise
-        got = re.search(r'got "([0-9a-f]+)"', str(e))
-        raise WeightsError(f"{entry.tag}: the downloaded file's SHA-256 ({got.group(1)[:16] if got else '?'}…) does "
-                           f"not start with {entry.sha256_prefix}, as its name says; nothing was kept") from None
+    except _Refused as e:
+        raise WeightsError(f"{entry.tag}: {e}; nothing was kept") from None
     return dst
+
+
+class _Refused(Exception):
+    """A transfer that completed but must not be kept (cut short, or the wrong hash)."""
+
+
+def _fetch(url: str, dst: Path, sha256_prefix: str | None, progress: bool) -> None:
+    """Download ``url`` to a temporary file beside ``dst``, renamed onto it only when the whole file came
+    (its Content-Length) and its SHA-256 starts with ``sha256_prefix``. (torch.hub's downloader keeps a
+    file that the connection cut short when the name carries no hash.)"""
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.partial")
+    try:
+        digest = hashlib.sha256()
+        with urlopen(Request(url, headers={"User-Agent": "videozoo"}), timeout=60) as response, \
+                open(tmp, "wb") as f:
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
+                      desc=dst.name) as bar:
+                while chunk := response.read(1 << 20):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            received = f.tell()
+        if size is not None and received != size:
+            raise _Refused(f"the transfer stopped after {received:,} of {size:,} bytes")
+        if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
+            raise _Refused(f"the downloaded file's SHA-256 ({digest.hexdigest()[:16]}…) does not start with "
+                           f"{sha256_prefix}, as its name says")
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def class_names(entry: WeightsEntry) -> list[str] | None:

@@ -1,0 +1,84 @@
+"""Every row of the weights catalogue fits the zoo: a synthetic file in the source's layout (full size, on the
+meta device: shapes only) converts into the row's model with the row's classes, clip and normalisation."""
+
+import re
+
+import pytest
+import torch
+import torchvision.models.video as tvv
+from torch import nn
+
+from tests.weight_sources import Caffe2Net, vmz_port
+from videozoo.data.transforms import NORMALIZATION
+from videozoo.engine.inputs import check_model_accepts
+from videozoo.weights import CATALOGUE, SOURCES, get_weights, list_weights
+from videozoo.weights.convert import convert_state_dict
+from videozoo.weights.hub import class_names, input_settings
+
+# What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
+SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
+                        "pytorchvideo": "pytorchvideo"}
+CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "ir_csn": "ir-csn", "ip_csn": "ip-csn"}
+
+
+def synthetic_source(row) -> dict[str, torch.Tensor]:
+    """The row's file as its source lays it out, with the row's class count, on the meta device."""
+    name, n = row.source_name, row.num_classes
+    if row.source == "vmz-caffe2":
+        family, depth = name.rsplit("_", 1)
+        net = Caffe2Net(CAFFE2_MODELS[family], int(depth), n, meta=True)
+        net(torch.empty(1, 3, *row.clip, device="meta"))
+        return net.blobs
+    with torch.device("meta"):
+        if row.source == "torchvision":
+            return getattr(tvv, name)(num_classes=n).state_dict()
+        if row.source == "vmz":
+            return vmz_port(name, n).state_dict()
+        if row.source == "pytorchvideo":
+            from pytorchvideo.models.csn import create_csn
+
+            return {"model_state": create_csn(model_depth=101, stem_pool=nn.MaxPool3d,
+                                              head_pool_kernel_size=(4, 7, 7), model_num_class=n).state_dict()}
+    raise AssertionError(f"no synthetic layout for source {row.source}")
+
+
+@pytest.mark.parametrize("row", CATALOGUE, ids=lambda r: r.tag)
+def test_every_catalogue_row_fits_its_model(row):
+    with torch.device("meta"):
+        model = convert_state_dict(row.source, row.source_name, synthetic_source(row))
+    assert model.arch == row.model, "the tag names the zoo model the weights load into"
+    assert model.num_classes == row.num_classes
+    names = class_names(row)
+    assert (names is not None) == (row.classes == "kinetics400")
+    assert names is None or len(names) == row.num_classes
+    assert row.normalization == SOURCE_NORMALIZATION[row.source] and row.normalization in NORMALIZATION
+    settings = input_settings(row)
+    check_model_accepts(model, settings)  # the clip it was trained at fits the network
+    settings.transform(3)  # the preprocessing builds
+
+
+def test_catalogue_hashes_urls_and_tags():
+    tags = [r.tag for r in CATALOGUE]
+    assert len(tags) == len(set(tags))
+    for row in CATALOGUE:
+        assert row.url.startswith("https://") and row.licence
+        assert (row.source, row.source_name) in {(s, n) for s, recipes in SOURCES.items() for n in recipes}
+        if "download.pytorch.org" in row.url or "ig65m-pytorch" in row.url:
+            assert re.fullmatch(r"[0-9a-f]{8}", row.sha256_prefix), row.tag  # torch.hub's "-<hash>." names
+        else:
+            assert row.sha256_prefix is None, row.tag
+        if row.source == "vmz-caffe2":
+            assert row.download_url.endswith("?dl=1") and row.filename.endswith(".pkl")
+    assert get_weights("ig65m_kinetics_32f", "r2plus1d_34").tag == "r2plus1d_34.ig65m_kinetics_32f"
+    assert {r.tag for r in list_weights("s3d")} == {"s3d.kinetics400"}
+    with pytest.raises(ValueError, match="no published weights 'kinetics' for r2plus1d_34; known: r2plus1d_34.ig65m"):
+        get_weights("kinetics", "r2plus1d_34")
+
+
+def test_the_weights_catalogue_in_the_docs_is_generated():
+    from pathlib import Path
+
+    from videozoo.weights.catalogue import markdown_table
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "weights.md").read_text()
+    assert markdown_table(CATALOGUE) in docs, "docs/weights.md's catalogue is stale: run `make weights-table`"

@@ -1,0 +1,179 @@
+"""The sources' own networks, or their documented layouts, rebuilt for tests of the weight converters.
+
+- VMZ's PyTorch port: torchvision's VideoResNet with VMZ's conv classes, rebuilt here from the port's
+  documented structure.
+- VMZ's Caffe2 pickles: no Caffe2 here, so :class:`Caffe2Net` runs VMZ's builder logic (blob names,
+  block and conv numbering, strides, eps 1e-3) directly on a dict of blobs, creating each blob with
+  the shape the builder asks for. It shares no code with the converter.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.models.video.resnet as tvr
+from torch import nn
+
+from videozoo.models.layers import randomize_batch_norm
+
+# -- VMZ's PyTorch port: torchvision's skeleton with VMZ's conv classes ----------------------------------
+
+class VmzConv2Plus1D(nn.Sequential):
+    """VMZ's (2+1)D conv: each conv computes its own middle width (Caffe2's rule), ignoring torchvision's."""
+
+    def __init__(self, in_planes, out_planes, midplanes=None, stride=1, padding=1):
+        mid = (in_planes * out_planes * 27) // (in_planes * 9 + 3 * out_planes)
+        super().__init__(
+            nn.Conv3d(in_planes, mid, (1, 3, 3), (1, stride, stride), (0, padding, padding), bias=False),
+            nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+            nn.Conv3d(mid, out_planes, (3, 1, 1), (stride, 1, 1), (padding, 0, 0), bias=False))
+
+    @staticmethod
+    def get_downsample_stride(stride):
+        return (stride, stride, stride)
+
+
+class VmzDepthwise(nn.Conv3d):
+    def __init__(self, in_planes, out_planes, midplanes=None, stride=1, padding=1):
+        super().__init__(in_planes, out_planes, 3, stride, padding, groups=in_planes, bias=False)
+
+    @staticmethod
+    def get_downsample_stride(stride):
+        return (stride, stride, stride)
+
+
+class VmzIpDepthwise(nn.Sequential):
+    def __init__(self, in_planes, out_planes, midplanes=None, stride=1, padding=1):
+        super().__init__(nn.Conv3d(in_planes, out_planes, 1, bias=False), nn.BatchNorm3d(out_planes),
+                         VmzDepthwise(out_planes, out_planes, None, stride))
+
+    @staticmethod
+    def get_downsample_stride(stride):
+        return (stride, stride, stride)
+
+
+class VmzStemPool(nn.Sequential):
+    def __init__(self):
+        super().__init__(nn.Conv3d(3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False), nn.BatchNorm3d(64),
+                         nn.ReLU(inplace=True), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
+
+
+def vmz_port(name: str, num_classes: int) -> nn.Module:
+    block, conv, layers, stem = {
+        "r2plus1d_34": (tvr.BasicBlock, VmzConv2Plus1D, [3, 4, 6, 3], tvr.R2Plus1dStem),
+        "r2plus1d_152": (tvr.Bottleneck, VmzConv2Plus1D, [3, 8, 36, 3], tvr.R2Plus1dStem),
+        "ir_csn_152": (tvr.Bottleneck, VmzDepthwise, [3, 8, 36, 3], VmzStemPool),
+        "ip_csn_152": (tvr.Bottleneck, VmzIpDepthwise, [3, 8, 36, 3], VmzStemPool),
+    }[name]
+    model = tvr.VideoResNet(block, [conv] * 4, layers, stem, num_classes=num_classes)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm3d):
+            m.eps = 1e-3  # VMZ sets Caffe2's eps on every BatchNorm
+    if not next(model.parameters()).is_meta:
+        randomize_batch_norm(model, torch.Generator().manual_seed(3))
+    return model
+
+
+class Caffe2Net:
+    """VMZ's Caffe2 ResNets (c2/lib/models/r3d_model.py, builder/video_model.py) run on a dict of blobs.
+
+    Blobs are created on first use with the shape the builder asks for, so a first forward pass lays out
+    a complete synthetic checkpoint; later passes read the same blobs. Final pooling is the global mean
+    (Caffe2's AveragePool of the last map's size, at the clip the weights were trained on).
+    """
+
+    def __init__(self, model: str, depth: int, num_labels: int, seed: int = 0, meta: bool = False):
+        self.model, self.depth, self.num_labels = model, depth, num_labels
+        self.blobs: dict[str, torch.Tensor] = {}
+        self.rng = np.random.default_rng(seed)
+        self.meta = meta  # shapes only: blobs on the meta device, for layout checks of full-size networks
+
+    def blob(self, name: str, shape: tuple) -> torch.Tensor:
+        if name not in self.blobs:
+            if self.meta:
+                self.blobs[name] = torch.empty(shape, device="meta")
+            else:
+                if name.endswith("_riv") or name.endswith("_s"):
+                    value = self.rng.uniform(0.5, 1.5, shape)
+                else:
+                    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 10
+                    value = self.rng.normal(0, (2 / fan_in) ** 0.5 if len(shape) > 1 else 0.1, shape)
+                self.blobs[name] = torch.from_numpy(value.astype(np.float32))
+        assert tuple(self.blobs[name].shape) == tuple(shape), name
+        return self.blobs[name]
+
+    def numpy_blobs(self) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in self.blobs.items()}
+
+    def conv(self, x, name, cout, kernel, stride=(1, 1, 1), pads=(0, 0, 0), group=1):
+        w = self.blob(f"{name}_w", (cout, x.shape[1] // group, *kernel))
+        return F.conv3d(x, w, None, stride, pads, groups=group)
+
+    def bn(self, x, name):
+        c = x.shape[1]
+        s, b, rm, riv = (self.blob(f"{name}_{k}", (c,)) for k in ("s", "b", "rm", "riv"))
+        return F.batch_norm(x, rm, riv, s, b, False, 0.0, 1e-3)
+
+    # builder.add_conv: one numbered conv of a block, of the block type
+    def add_conv(self, x, comp, idx, cout, kernel, stride, pads, block_type):
+        idx += 1
+        cin = x.shape[1]
+        if block_type == "2.5d" and kernel != (1, 1, 1):
+            mid = int(3 * cin * cout * kernel[1] * kernel[2] / (cin * kernel[1] * kernel[2] + 3 * cout))
+            x = self.conv(x, f"comp_{comp}_conv_{idx}_middle", mid, (1, *kernel[1:]), (1, *stride[1:]),
+                          (0, *pads[1:]))
+            x = F.relu(self.bn(x, f"comp_{comp}_spatbn_{idx}_middle"))
+            return self.conv(x, f"comp_{comp}_conv_{idx}", cout, (kernel[0], 1, 1), (stride[0], 1, 1),
+                             (pads[0], 0, 0)), idx
+        if block_type == "0.3d" and kernel != (1, 1, 1):
+            x = self.conv(x, f"comp_{comp}_conv_{idx}_middle", cout, (1, 1, 1))
+            x = self.bn(x, f"comp_{comp}_spatbn_{idx}_middle")
+            return self.conv(x, f"comp_{comp}_conv_{idx}", cout, kernel, stride, pads, group=cout), idx
+        if block_type == "3d-sep" and kernel != (1, 1, 1):
+            idx += 1  # add_channelwise_conv counts again
+            return self.conv(x, f"comp_{comp}_conv_{idx}", cout, kernel, stride, pads, group=cin), idx
+        return self.conv(x, f"comp_{comp}_conv_{idx}", cout, kernel, stride, pads), idx
+
+    def block(self, x, comp, cout, base, down, block_type, bottleneck):
+        stride = (2, 2, 2) if down else (1, 1, 1)
+        k3, p3 = (3, 3, 3), (1, 1, 1)
+        cin, shortcut, idx = x.shape[1], x, 0
+        if bottleneck:
+            x, idx = self.add_conv(x, comp, idx, base, (1, 1, 1), (1, 1, 1), (0, 0, 0), block_type)
+            x = F.relu(self.bn(x, f"comp_{comp}_spatbn_{idx}"))
+            x, idx = self.add_conv(x, comp, idx, base, k3, stride, p3, block_type)
+            x = F.relu(self.bn(x, f"comp_{comp}_spatbn_{idx}"))
+            x, idx = self.add_conv(x, comp, idx, cout, (1, 1, 1), (1, 1, 1), (0, 0, 0), block_type)
+        else:
+            x, idx = self.add_conv(x, comp, idx, cout, k3, stride, p3, block_type)
+            x = F.relu(self.bn(x, f"comp_{comp}_spatbn_{idx}"))
+            x, idx = self.add_conv(x, comp, idx, cout, k3, (1, 1, 1), p3, block_type)
+        x = self.bn(x, f"comp_{comp}_spatbn_{idx}")
+        if cout != cin or down:
+            shortcut = self.conv(shortcut, f"shortcut_projection_{comp}", cout, (1, 1, 1), stride)
+            shortcut = self.bn(shortcut, f"shortcut_projection_{comp}_spatbn")
+        return F.relu(x + shortcut)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        block_type = {"r2plus1d": "2.5d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}[self.model]
+        if block_type == "2.5d":
+            x = F.relu(self.bn(self.conv(x, "conv1_middle", 45, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
+                               "conv1_middle_spatbn_relu"))
+            x = F.relu(self.bn(self.conv(x, "conv1", 64, (3, 1, 1), (1, 1, 1), (1, 0, 0)), "conv1_spatbn_relu"))
+        else:  # the CSN models use pool1
+            x = F.relu(self.bn(self.conv(x, "conv1", 64, (3, 7, 7), (1, 2, 2), (1, 3, 3)), "conv1_spatbn_relu"))
+            x = F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        layers = {34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}[self.depth]
+        bottleneck = self.depth > 34
+        filters = [[256, 64], [512, 128], [1024, 256], [2048, 512]] if bottleneck else \
+            [[64, 64], [128, 128], [256, 256], [512, 512]]
+        comp = 0
+        for stage, n in enumerate(layers):
+            for i in range(n):
+                x = self.block(x, comp, filters[stage][0], filters[stage][1], stage > 0 and i == 0, block_type,
+                               bottleneck)
+                comp += 1
+        x = x.mean(dim=(2, 3, 4))
+        w = self.blob(f"last_out_L{self.num_labels}_w", (self.num_labels, x.shape[1]))
+        return x @ w.T + self.blob(f"last_out_L{self.num_labels}_b", (self.num_labels,))
+
+
