@@ -176,3 +176,19 @@ def test_broken_videos_are_skipped_and_counted(synth, tmp_path):
                        + f"{tmp_path / 'broken.mp4'},right\n{tmp_path / 'gone.mp4'},left\n")
     result = train(config(synth, tmp_path / "run", f"data.train={listing}", "train.epochs=1"))
     assert result.skipped == 2
+
+
+def test_finetune_keeps_the_weights_architecture_and_preprocessing(synth, tmp_path):
+    """Converted weights carry their overrides (VMZ's BatchNorm eps) and normalisation; fine-tuning keeps both."""
+    from videozoo.engine.inputs import InputSettings
+
+    source = videozoo.create_model("r2plus1d_18", 7, base_width=8, bn_eps=1e-3)
+    settings = InputSettings(family="residual", num_frames=4, stride=1, fps=None, crop=32, resize=None,
+                             resize_hw=None, scale_jitter=None, flip=True, normalization="pytorchvideo")
+    videozoo.save_model(source, tmp_path / "w.safetensors", metadata={"data_settings": settings.to_json()})
+    tuned = trainer_mod.Trainer(config(synth, tmp_path / "ft", f"train.finetune={tmp_path / 'w.safetensors'}"))
+    assert tuned.model.spec.bn_eps == 1e-3 and tuned.inputs.normalization == "pytorchvideo"
+    assert torch.equal(tuned.model.layer1[0].conv1.spatial.conv.weight, source.layer1[0].conv1.spatial.conv.weight)
+    told = trainer_mod.Trainer(config(synth, tmp_path / "ft2", f"train.finetune={tmp_path / 'w.safetensors'}",
+                                      "data.normalization=kinetics"))
+    assert told.inputs.normalization == "kinetics"

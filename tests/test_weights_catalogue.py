@@ -8,7 +8,7 @@ import torch
 import torchvision.models.video as tvv
 from torch import nn
 
-from tests.weight_sources import Caffe2Net, vmz_port
+from tests.weight_sources import Caffe2Net, mmaction2_csn, vmz_port
 from videozoo.data.transforms import NORMALIZATION
 from videozoo.engine.inputs import check_model_accepts
 from videozoo.weights import CATALOGUE, SOURCES, get_weights, list_weights
@@ -17,7 +17,7 @@ from videozoo.weights.hub import class_names, input_settings
 
 # What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
-                        "pytorchvideo": "pytorchvideo"}
+                        "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2"}
 CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "ir_csn": "ir-csn", "ip_csn": "ip-csn"}
 
 
@@ -34,6 +34,8 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
             return getattr(tvv, name)(num_classes=n).state_dict()
         if row.source == "vmz":
             return vmz_port(name, n).state_dict()
+        if row.source == "mmaction2":
+            return {"meta": {}, "state_dict": mmaction2_csn(name, n).state_dict()}
         if row.source == "pytorchvideo":
             from pytorchvideo.models.csn import create_csn
 
@@ -63,7 +65,7 @@ def test_catalogue_hashes_urls_and_tags():
     for row in CATALOGUE:
         assert row.url.startswith("https://") and row.licence
         assert (row.source, row.source_name) in {(s, n) for s, recipes in SOURCES.items() for n in recipes}
-        if "download.pytorch.org" in row.url or "ig65m-pytorch" in row.url:
+        if any(host in row.url for host in ("download.pytorch.org", "ig65m-pytorch", "openmmlab.com")):
             assert re.fullmatch(r"[0-9a-f]{8}", row.sha256_prefix), row.tag  # torch.hub's "-<hash>." names
         else:
             assert row.sha256_prefix is None, row.tag

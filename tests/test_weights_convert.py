@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import videozoo
-from tests.weight_sources import Caffe2Net, vmz_port
+from tests.weight_sources import Caffe2Net, mmaction2_csn, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
 from videozoo.models.layers import randomize_batch_norm
@@ -103,4 +103,16 @@ def test_pytorchvideo_csn_r101_reproduces_pytorchvideo(tmp_path):
     torch.save({"model_state": reference.state_dict()}, tmp_path / "CSN_32x2_R101.pyth")
     ours = _convert_via_cli("pytorchvideo", "csn_r101", tmp_path / "CSN_32x2_R101.pyth", tmp_path / "w.safetensors")
     assert ours.arch == "ir_csn_101" and ours.spec.bn_eps == 1e-5
+    _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))
+
+
+# -- mmaction2: its CSN module tree ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,arch", [("ircsn_r152", "ir_csn_152"), ("ipcsn_r152", "ip_csn_152"),
+                                       ("ircsn_r50", "ir_csn_50")])
+def test_mmaction2_csn_reproduces_mmaction2(name, arch, tmp_path):
+    reference = mmaction2_csn(name, num_classes=400)
+    torch.save({"meta": {"epoch": 58}, "state_dict": reference.state_dict()}, tmp_path / "w.pth")
+    ours = _convert_via_cli("mmaction2", name, tmp_path / "w.pth", tmp_path / "w.safetensors")
+    assert ours.arch == arch and ours.spec.bn_eps == 1e-3
     _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))

@@ -177,3 +177,83 @@ class Caffe2Net:
         return x @ w.T + self.blob(f"last_out_L{self.num_labels}_b", (self.num_labels,))
 
 
+
+
+# -- mmaction2's ResNet3dCSN, rebuilt from its module tree (mmaction2 1.2.0's wheel does not import) ----------
+
+class ConvModule(nn.Module):
+    """mmcv's ConvModule: ``conv`` (no bias), ``bn`` (eps 1e-3 in ResNet3dCSN), optional ReLU."""
+
+    def __init__(self, cin, cout, kernel, stride=1, padding=0, groups=1, act=True):
+        super().__init__()
+        self.conv = nn.Conv3d(cin, cout, kernel, stride, padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm3d(cout, eps=1e-3)
+        self.act = nn.ReLU() if act else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class MmCsnBottleneck(nn.Module):
+    def __init__(self, cin, planes, stride, temporal_stride, mode):
+        super().__init__()
+        self.conv1 = ConvModule(cin, planes, 1)
+        conv2 = [ConvModule(planes, planes, 1, act=False)] if mode == "ip" else []
+        conv2.append(ConvModule(planes, planes, 3, (temporal_stride, stride, stride), 1, groups=planes))
+        self.conv2 = nn.Sequential(*conv2)
+        self.conv3 = ConvModule(planes, planes * 4, 1, act=False)
+        self.downsample = None
+        if stride != 1 or temporal_stride != 1 or cin != planes * 4:
+            self.downsample = ConvModule(cin, planes * 4, 1, (temporal_stride, stride, stride), act=False)
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(self.conv3(self.conv2(self.conv1(x))) + identity)
+
+
+class MmBackbone(nn.Module):
+    def __init__(self, depth, mode):
+        super().__init__()
+        self.conv1 = ConvModule(3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3))
+        self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+        cin = 64
+        for i, n in enumerate({50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}[depth]):
+            planes, s = 64 * 2 ** i, 1 if i == 0 else 2
+            blocks = [MmCsnBottleneck(cin if j == 0 else planes * 4, planes, s if j == 0 else 1,
+                                      s if j == 0 else 1, mode) for j in range(n)]
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            cin = planes * 4
+
+    def forward(self, x):  # with_pool2=False, as the CSN configs set
+        x = self.maxpool(self.conv1(x))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class MmHead(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.fc_cls = nn.Linear(2048, num_classes)
+
+
+class MmRecognizer(nn.Module):
+    """Recognizer3D: backbone → I3DHead (global average, dropout, fc_cls); its checkpoint holds the data
+    preprocessor's mean and std as buffers beside the weights."""
+
+    def __init__(self, depth, mode, num_classes):
+        super().__init__()
+        self.backbone = MmBackbone(depth, mode)
+        self.cls_head = MmHead(num_classes)
+        self.data_preprocessor = nn.Module()
+        self.data_preprocessor.register_buffer("mean", torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1))
+        self.data_preprocessor.register_buffer("std", torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1, 1))
+        if not next(self.parameters()).is_meta:
+            randomize_batch_norm(self, torch.Generator().manual_seed(5))
+
+    def forward(self, x):
+        return self.cls_head.fc_cls(self.backbone(x).mean(dim=(2, 3, 4)))
+
+
+def mmaction2_csn(name: str, num_classes: int) -> MmRecognizer:
+    """mmaction2's ``ircsn_r152``-style network by our converter name (``ircsn_r152``, ``ipcsn_r50`` …)."""
+    mode, depth = name[:2], int(name.rsplit("_r", 1)[1])
+    return MmRecognizer(depth, mode, num_classes)

@@ -26,6 +26,7 @@ LICENCES = {
     "vmz": "Apache-2.0 (facebookresearch/VMZ)",
     "ig65m": "MIT (moabitcoin/ig65m-pytorch; weights converted from VMZ)",
     "pytorchvideo": "Apache-2.0 (facebookresearch/pytorchvideo)",
+    "mmaction2": "Apache-2.0 (open-mmlab/mmaction2)",
 }
 
 
@@ -108,6 +109,7 @@ TV = "https://download.pytorch.org/models"
 IG65M = "https://github.com/moabitcoin/ig65m-pytorch/releases/download/v1.0.0"
 BJUNCEK = "https://github.com/bjuncek/VMZ/releases/download/test_models"
 PTV = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
+MM = "https://download.openmmlab.com/mmaction"
 VMZ_ZOO = "VMZ model zoo (c2/tutorials/model_zoo.md)"
 K400 = "Kinetics-400"
 
@@ -127,6 +129,15 @@ def _vmz(tag: str, source: str, url: str, licence: str, classes: str, frames: in
                         accuracy=Accuracy(*acc, K400, VMZ_ZOO) if acc else None, note=note)
 
 
+def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: str = "") -> WeightsEntry:
+    """An mmaction2 CSN checkpoint: 32 frames every 2nd, short side 256, 224 crop, ImageNet statistics."""
+    return WeightsEntry(tag, "mmaction2", source_name, f"{MM}/{path}", LICENCES["mmaction2"], "kinetics400", 400,
+                        (32, 224, 224), "mmaction2", stride=2, resize=256,
+                        accuracy=Accuracy(top1, top5, K400, "mmaction2 metafile (configs/recognition/csn)"),
+                        note=note)
+
+
+_MM_VMZ = "VMZ's Caffe2 weights as mmaction2 converted them, scored with mmaction2's pipeline"
 CATALOGUE: tuple[WeightsEntry, ...] = (
     _tv("r3d_18", "r3d_18-b3b3357e.pth", 63.200, 83.479),
     _tv("mc3_18", "mc3_18-a90a0ba3.pth", 63.960, 84.130),
@@ -182,6 +193,32 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                  LICENCES["pytorchvideo"], "kinetics400", 400, (32, 224, 224), "pytorchvideo", stride=2, resize=256,
                  accuracy=Accuracy(77.0, None, K400, "pytorchvideo hub (csn_r101)"),
                  note="pytorchvideo's CSN-R101 is ir-CSN-101 with BatchNorm eps 1e-5"),
+    _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
+        "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
+        "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),
+    _mm("ir_csn_152.mmaction2_ig65m_kinetics_bnfrozen_32x2", "ircsn_r152",
+        "v2.0/recognition/csn/ircsn_ig65m_pretrained_bnfrozen_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
+        "ircsn_ig65m_pretrained_bnfrozen_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-7d1dacde.pth", 82.58, 95.76,
+        "fine-tuned with BatchNorm frozen"),
+    _mm("ir_csn_50.mmaction2_ig65m_kinetics_bnfrozen_32x2", "ircsn_r50",
+        "v2.0/recognition/csn/ircsn_ig65m_pretrained_bnfrozen_r50_32x2x1_58e_8xb12_kinetics400_rgb/"
+        "ircsn_ig65m_pretrained_bnfrozen_r50_32x2x1_58e_8xb12_kinetics400_rgb_20220811-44395bae.pth", 79.17, 94.14,
+        "fine-tuned with BatchNorm frozen"),
+    _mm("ir_csn_152.mmaction2_vmz_kinetics_32x2", "ircsn_r152",
+        "recognition/csn/vmz/vmz_ircsn_from_scratch_r152_32x2x1_180e_kinetics400_rgb_20210617-5c933ae1.pth",
+        76.25, 92.11, _MM_VMZ),
+    _mm("ir_csn_152.mmaction2_vmz_sports1m_kinetics_32x2", "ircsn_r152",
+        "recognition/csn/vmz/vmz_ircsn_sports1m_pretrained_r152_32x2x1_58e_kinetics400_rgb_20210617-b9b10241.pth",
+        78.82, 93.34, _MM_VMZ),
+    _mm("ip_csn_152.mmaction2_vmz_kinetics_32x2", "ipcsn_r152",
+        "recognition/csn/vmz/vmz_ipcsn_from_scratch_r152_32x2x1_180e_kinetics400_rgb_20210617-d565828d.pth",
+        77.69, 92.93, _MM_VMZ),
+    _mm("ip_csn_152.mmaction2_vmz_ig65m_kinetics_32x2", "ipcsn_r152",
+        "recognition/csn/vmz/vmz_ipcsn_ig65m_pretrained_r152_32x2x1_58e_kinetics400_rgb_20210617-c3be9793.pth",
+        82.51, 95.52, _MM_VMZ),
+    _mm("ip_csn_152.mmaction2_vmz_sports1m_kinetics_32x2", "ipcsn_r152",
+        "recognition/csn/vmz/vmz_ipcsn_sports1m_pretrained_r152_32x2x1_58e_kinetics400_rgb_20210617-3367437a.pth",
+        78.77, 93.78, _MM_VMZ),
 )
 
 

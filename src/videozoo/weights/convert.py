@@ -83,8 +83,16 @@ PYTORCHVIDEO: dict[str, Recipe] = {
     "csn_r101": Recipe("ir_csn_101", tuple(L.PYTORCHVIDEO_RESNET), overrides={"bn_eps": 1e-5},
                        classifier=r"^blocks\.5\.proj\.weight$"),
 }
+# mmaction2's ResNet3dCSN (``backbone.…``, ``cls_head.fc_cls``). Its checkpoints may hold the data preprocessor's
+# mean and std as buffers: normalisation constants, not weights (the catalogue row carries them).
+_MMACTION2 = {"classifier": r"^cls_head\.fc_cls\.weight$", "ignore": r"^data_preprocessor\."}
+MMACTION2: dict[str, Recipe] = {
+    f"{kind}csn_r{depth}": Recipe(f"{kind}_csn_{depth}", (*L.MMACTION2_RESNET3D, conv2), **_MMACTION2)
+    for kind, conv2 in (("ir", L.MMACTION2_IR_CONV2), ("ip", L.MMACTION2_IP_CONV2)) for depth in (50, 101, 152)
+}
 SOURCES: dict[str, dict[str, Recipe]] = {
     "torchvision": TORCHVISION, "vmz": VMZ, "vmz-caffe2": VMZ_CAFFE2, "pytorchvideo": PYTORCHVIDEO,
+    "mmaction2": MMACTION2,
 }
 
 
@@ -135,7 +143,7 @@ def _walked(recipe: Recipe, model: nn.Module, state: Mapping[str, torch.Tensor],
     """Our keys filled from a source laid out by ``recipe.walk``; leftover source keys are an error."""
     names = recipe.walk(model)
     used = set(names.values())
-    leftover = [k for k in state if k not in used and not (recipe.ignore and re.search(recipe.ignore, k))]
+    leftover = [k for k in state if k not in used]
     if leftover:
         more = f", … {len(leftover) - 4} more" if len(leftover) > 4 else ""
         raise CheckpointError(f"{what} does not fit {recipe.arch}: {len(leftover)} source keys with no place "
@@ -149,6 +157,8 @@ def convert_state_dict(source: str, name: str, state: Mapping[str, torch.Tensor]
     what = f"{source} {name} weights"
     if recipe.file_format == "torch":
         state = unwrap_state_dict(state)
+    if recipe.ignore:
+        state = {k: v for k, v in state.items() if not re.search(recipe.ignore, k)}
     model = create_model(recipe.arch, _num_classes(recipe, state, what), **recipe.overrides)
     own = model.state_dict()
     renamed = _walked(recipe, model, state, what) if recipe.walk else rename_keys(state, recipe.passes)

@@ -114,6 +114,23 @@ PYTORCHVIDEO_RESNET: list[Rules] = [
     ],
 ]
 
+# -- mmaction2 (backbone.… / cls_head.…): every conv is a ConvModule (.conv, .bn) ---------------------------
+
+MMACTION2_RESNET3D: list[Rules] = [
+    [(r"^backbone\.", ""), (r"^cls_head\.fc_cls\.", "head.fc.")],
+    [
+        (r"^conv1\.conv\.", "stem.conv.conv."),
+        (r"^conv1\.bn\.", "stem.conv.bn."),
+        (r"^(layer\d\.\d+)\.downsample\.", r"\1.shortcut."),
+    ],
+]
+# mmaction2's CSN bottleneck: conv2 is a list of ConvModules, (1×1×1,) depthwise 3×3×3.
+MMACTION2_IR_CONV2: Rules = [(r"^(layer\d\.\d+\.conv2)\.0\.", r"\1.")]
+MMACTION2_IP_CONV2: Rules = [
+    (r"^(layer\d\.\d+\.conv2)\.0\.", r"\1.pointwise."),
+    (r"^(layer\d\.\d+\.conv2)\.1\.", r"\1.depthwise."),
+]
+
 # -- VMZ's Caffe2 blobs ---------------------------------------------------------------------------------
 
 CAFFE2_BN = (("weight", "_s"), ("bias", "_b"), ("running_mean", "_rm"), ("running_var", "_riv"))
