@@ -116,3 +116,11 @@ def test_mmaction2_csn_reproduces_mmaction2(name, arch, tmp_path):
     ours = _convert_via_cli("mmaction2", name, tmp_path / "w.pth", tmp_path / "w.safetensors")
     assert ours.arch == arch and ours.spec.bn_eps == 1e-3
     _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))
+
+
+def test_two_source_keys_for_one_place_are_refused():
+    from videozoo.weights.convert import rename_keys
+
+    with pytest.raises(CheckpointError, match=r"two source keys map to stem.conv.conv.weight \(the second is x\)"):
+        rename_keys({"stem.0.weight": torch.zeros(1), "x": torch.zeros(1)},
+                    [[(r"^stem\.0\.", "stem.conv.conv."), (r"^x$", "stem.conv.conv.weight")]])

@@ -1,9 +1,9 @@
 """A fine-tune from converted weights learns a small data set faster than training from scratch (slow).
 
-The "published" weights are made here: R3D-18 trained on a synthetic motion set, written in torchvision's
-key layout as a plain ``.pth`` (what a user downloads), then converted by ``videozoo convert``. A second,
-small set (3 videos per class, other videos of the same motions) is then learnt for a few epochs from
-those weights and from scratch, with the same recipe.
+The "published" weights are made here: torchvision's R(2+1)D-18 network (its per-block (2+1)D widths) trained
+on a synthetic motion set, written in torchvision's key layout as a plain ``.pth`` (what a user downloads), then
+converted by ``videozoo convert``. A second, small set (3 videos per class, other videos of the same motions)
+is then learnt for a few epochs from those weights and from scratch, with the same recipe.
 """
 
 import pytest
@@ -16,9 +16,9 @@ from videozoo.engine.config import load_config
 from videozoo.engine.trainer import train
 from videozoo.weights.convert import TORCHVISION, rename_keys
 
-RECIPE = ["data.num_frames=8", "data.crop=40", "data.flip=false", "optim.name=adamw", "optim.lr=0.001",
+RECIPE = ["data.num_frames=8", "data.crop=56", "data.flip=false", "optim.name=adamw", "optim.lr=0.001",
           "optim.weight_decay=0.05", "optim.warmup_epochs=1", "train.batch_size=8", "train.progress=false",
-          "model.name=r3d_18"]
+          "model.name=r2plus1d_18", "model.overrides={mid_channels: per_block}"]
 
 
 def _run(tmp_path, name: str, data, epochs: int, *extra: str):
@@ -28,23 +28,23 @@ def _run(tmp_path, name: str, data, epochs: int, *extra: str):
 
 
 def _as_torchvision_file(checkpoint, path) -> None:
-    """Our trained R3D-18 in torchvision's layout: every torchvision key filled from the key it converts to."""
+    """Our trained network in torchvision's layout: every torchvision key filled from the key it converts to."""
     import videozoo
 
     ours = videozoo.load_model(checkpoint).state_dict()
-    reference = tvv.r3d_18(num_classes=ours["head.fc.weight"].shape[0]).state_dict()
-    converted_names = rename_keys(reference, TORCHVISION["r3d_18"].passes)
+    reference = tvv.r2plus1d_18(num_classes=ours["head.fc.weight"].shape[0]).state_dict()
+    converted_names = rename_keys(reference, TORCHVISION["r2plus1d_18"].passes)
     torch.save({tv: ours[name] for tv, name in zip(reference, converted_names, strict=True)}, path)
 
 
 @pytest.mark.slow
 def test_finetuning_converted_weights_beats_scratch(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
-    make_synthetic_dataset(big, SynthConfig(classes=4, per_class=32, val_per_class=4, frames=24, size=48, seed=1))
-    make_synthetic_dataset(small, SynthConfig(classes=4, per_class=3, val_per_class=12, frames=24, size=48, seed=2))
-    _run(tmp_path, "pretrain", big, 8)
-    _as_torchvision_file(tmp_path / "pretrain" / "best.safetensors", tmp_path / "r3d_18-pretrained.pth")
-    assert main(["convert", "torchvision", "r3d_18", str(tmp_path / "r3d_18-pretrained.pth"),
+    make_synthetic_dataset(big, SynthConfig(classes=4, per_class=32, val_per_class=6, frames=32, size=64, seed=1))
+    make_synthetic_dataset(small, SynthConfig(classes=4, per_class=3, val_per_class=12, frames=32, size=64, seed=2))
+    _run(tmp_path, "pretrain", big, 10)
+    _as_torchvision_file(tmp_path / "pretrain" / "best.safetensors", tmp_path / "r2plus1d_18-pretrained.pth")
+    assert main(["convert", "torchvision", "r2plus1d_18", str(tmp_path / "r2plus1d_18-pretrained.pth"),
                  str(tmp_path / "converted.safetensors")]) == 0
 
     finetuned = _run(tmp_path, "finetune", small, 5, f"train.finetune={tmp_path / 'converted.safetensors'}")

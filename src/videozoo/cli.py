@@ -100,11 +100,12 @@ def cmd_weights(args: argparse.Namespace) -> None:
         elif args.markdown:
             print(catalogue.markdown_table(rows))
         else:
+            width = max((len(r.tag) for r in rows), default=0)
             for r in rows:
                 acc = f"{r.accuracy.top1:.1f}" if r.accuracy else "  - "
                 cached = "cached" if hub.converted_path(r).is_file() or hub.source_path(r).is_file() else ""
-                print(f"{r.tag:<40} {r.source:<12} {r.num_classes:>4} cls  {'×'.join(map(str, r.clip)):<11} "
-                      f"top-1 {acc:>5}  {cached}")
+                print(f"{r.tag:<{width}}  {r.source:<12} {r.num_classes:>4} cls  {'×'.join(map(str, r.clip)):<11} "
+                      f"top-1 {acc:>5}  {cached}".rstrip())
         return
     if not args.target:
         raise UsageError("videozoo weights download TAG: name the weights (`videozoo weights list` shows them)")

@@ -103,10 +103,13 @@ def rename_keys(state: Mapping[str, torch.Tensor], passes) -> dict[str, torch.Te
         compiled = [(re.compile(p), r) for p, r in rules]
         renamed = {}
         for key, value in out.items():
+            source_key = key
             for pattern, replacement in compiled:
                 key, n = pattern.subn(replacement, key)
                 if n:
                     break
+            if key in renamed:
+                raise CheckpointError(f"two source keys map to {key} (the second is {source_key})")
             renamed[key] = value
         out = renamed
     return out
