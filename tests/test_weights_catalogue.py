@@ -8,7 +8,7 @@ import torch
 import torchvision.models.video as tvv
 from torch import nn
 
-from tests.weight_sources import Caffe2Net, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, mmaction2_csn, vmz_port
 from videozoo.data.transforms import NORMALIZATION
 from videozoo.engine.inputs import check_model_accepts
 from videozoo.weights import CATALOGUE, SOURCES, get_weights, list_weights
@@ -17,7 +17,7 @@ from videozoo.weights.hub import class_names, input_settings
 
 # What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
-                        "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2"}
+                        "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2", "s3d": "inception_tf"}
 CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "ir_csn": "ir-csn", "ip_csn": "ip-csn"}
 
 
@@ -34,6 +34,8 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
             return getattr(tvv, name)(num_classes=n).state_dict()
         if row.source == "vmz":
             return vmz_port(name, n).state_dict()
+        if row.source == "s3d":
+            return KyleminS3D(n).state_dict()
         if row.source == "mmaction2":
             return {"meta": {}, "state_dict": mmaction2_csn(name, n).state_dict()}
         if row.source == "pytorchvideo":
@@ -72,7 +74,7 @@ def test_catalogue_hashes_urls_and_tags():
         if row.source == "vmz-caffe2":
             assert row.download_url.endswith("?dl=1") and row.filename.endswith(".pkl")
     assert get_weights("ig65m_kinetics_32f", "r2plus1d_34").tag == "r2plus1d_34.ig65m_kinetics_32f"
-    assert {r.tag for r in list_weights("s3d")} == {"s3d.kinetics400"}
+    assert {r.tag for r in list_weights("s3d")} == {"s3d.kinetics400", "s3d.kylemin_kinetics400"}
     with pytest.raises(ValueError, match="no published weights 'kinetics' for r2plus1d_34; known: r2plus1d_34.ig65m"):
         get_weights("kinetics", "r2plus1d_34")
 

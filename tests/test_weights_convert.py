@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import videozoo
-from tests.weight_sources import Caffe2Net, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, mmaction2_csn, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
 from videozoo.models.layers import randomize_batch_norm
@@ -124,3 +124,14 @@ def test_two_source_keys_for_one_place_are_refused():
     with pytest.raises(CheckpointError, match=r"two source keys map to stem.conv.conv.weight \(the second is x\)"):
         rename_keys({"stem.0.weight": torch.zeros(1), "x": torch.zeros(1)},
                     [[(r"^stem\.0\.", "stem.conv.conv."), (r"^x$", "stem.conv.conv.weight")]])
+
+
+# -- kylemin/S3D -------------------------------------------------------------------------------------------
+
+def test_kylemin_s3d_reproduces_its_network(tmp_path):
+    reference = KyleminS3D(num_classes=400)
+    # Its own loader strips DistributedDataParallel's prefix, as ours does; its weight file keeps it.
+    torch.save({f"module.{k}": v for k, v in reference.state_dict().items()}, tmp_path / "S3D_kinetics400.pt")
+    ours = _convert_via_cli("s3d", "s3d", tmp_path / "S3D_kinetics400.pt", tmp_path / "w.safetensors")
+    assert ours.arch == "s3d" and ours.num_classes == 400
+    _same_outputs(reference, ours, torch.randn(1, 3, 16, 224, 224))  # the head's 2×7×7 average needs 224

@@ -257,3 +257,63 @@ def mmaction2_csn(name: str, num_classes: int) -> MmRecognizer:
     """mmaction2's ``ircsn_r152``-style network by our converter name (``ircsn_r152``, ``ipcsn_r50`` …)."""
     mode, depth = name[:2], int(name.rsplit("_r", 1)[1])
     return MmRecognizer(depth, mode, num_classes)
+
+
+# -- kylemin/S3D's module tree (base.N, SepConv3d's conv_s / bn_s / conv_t / bn_t, fc.0) ----------------------
+
+class KmBasic(nn.Sequential):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv3d(cin, cout, 1, bias=False)
+        self.bn = nn.BatchNorm3d(cout, eps=1e-3)
+        self.relu = nn.ReLU()
+
+
+class KmSep(nn.Module):
+    def __init__(self, cin, cout, k, stride=1, padding=0):
+        super().__init__()
+        self.conv_s = nn.Conv3d(cin, cout, (1, k, k), (1, stride, stride), (0, padding, padding), bias=False)
+        self.bn_s = nn.BatchNorm3d(cout, eps=1e-3)
+        self.conv_t = nn.Conv3d(cout, cout, (k, 1, 1), (stride, 1, 1), (padding, 0, 0), bias=False)
+        self.bn_t = nn.BatchNorm3d(cout, eps=1e-3)
+
+    def forward(self, x):
+        return torch.relu(self.bn_t(self.conv_t(torch.relu(self.bn_s(self.conv_s(x))))))
+
+
+class KmMixed(nn.Module):
+    def __init__(self, cin, b0, b1r, b1, b2r, b2, b3):
+        super().__init__()
+        self.branch0 = nn.Sequential(KmBasic(cin, b0))
+        self.branch1 = nn.Sequential(KmBasic(cin, b1r), KmSep(b1r, b1, 3, 1, 1))
+        self.branch2 = nn.Sequential(KmBasic(cin, b2r), KmSep(b2r, b2, 3, 1, 1))
+        self.branch3 = nn.Sequential(nn.MaxPool3d(3, 1, 1), KmBasic(cin, b3))
+
+    def forward(self, x):
+        return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], 1)
+
+
+KM_MIXED = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64), (480, 192, 96, 208, 16, 48, 64),
+            (512, 160, 112, 224, 24, 64, 64), (512, 128, 128, 256, 24, 64, 64), (512, 112, 144, 288, 32, 64, 64),
+            (528, 256, 160, 320, 32, 128, 128), (832, 256, 160, 320, 32, 128, 128),
+            (832, 384, 192, 384, 48, 128, 128)]
+
+
+class KyleminS3D(nn.Module):
+    """kylemin/S3D's ``S3D(num_class)``: the trunk, then a 2×H×W average, the 1×1×1 ``fc``, the mean over time."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        m = [KmMixed(*w) for w in KM_MIXED]
+        self.base = nn.Sequential(
+            KmSep(3, 64, 7, 2, 3), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), KmBasic(64, 64),
+            KmSep(64, 192, 3, 1, 1), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), m[0], m[1],
+            nn.MaxPool3d(3, 2, 1), *m[2:7], nn.MaxPool3d(2, 2, 0), m[7], m[8])
+        self.fc = nn.Sequential(nn.Conv3d(1024, num_classes, 1, bias=True))
+        if not next(self.parameters()).is_meta:
+            randomize_batch_norm(self, torch.Generator().manual_seed(6))
+
+    def forward(self, x):
+        y = self.base(x)
+        y = F.avg_pool3d(y, (2, y.size(3), y.size(4)), stride=1)
+        return self.fc(y).flatten(2).mean(2)

@@ -27,6 +27,7 @@ LICENCES = {
     "ig65m": "MIT (moabitcoin/ig65m-pytorch; weights converted from VMZ)",
     "pytorchvideo": "Apache-2.0 (facebookresearch/pytorchvideo)",
     "mmaction2": "Apache-2.0 (open-mmlab/mmaction2)",
+    "s3d": "MIT (kylemin/S3D)",
 }
 
 
@@ -72,6 +73,7 @@ class WeightsEntry:
     resize_hw: tuple[int, int] | None = None
     accuracy: Accuracy | None = None
     note: str = ""
+    file: str | None = None  # the file's own name where the URL does not end in it (a Google Drive link)
 
     @property
     def model(self) -> str:
@@ -87,7 +89,7 @@ class WeightsEntry:
 
     @property
     def filename(self) -> str:
-        return unquote(urlparse(self.url).path.rsplit("/", 1)[-1]).replace(" ", "")
+        return self.file or unquote(urlparse(self.url).path.rsplit("/", 1)[-1]).replace(" ", "")
 
     @property
     def download_url(self) -> str:
@@ -193,6 +195,11 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                  LICENCES["pytorchvideo"], "kinetics400", 400, (32, 224, 224), "pytorchvideo", stride=2, resize=256,
                  accuracy=Accuracy(77.0, None, K400, "pytorchvideo hub (csn_r101)"),
                  note="pytorchvideo's CSN-R101 is ir-CSN-101 with BatchNorm eps 1e-5"),
+    WeightsEntry("s3d.kylemin_kinetics400", "s3d", "s3d",
+                 "https://drive.google.com/uc?export=download&id=1HJVDBOQpnTMDVUM3SsXLy0HUkf_wryGO", LICENCES["s3d"],
+                 "kinetics400", 400, (64, 224, 224), "inception_tf", resize=256,
+                 accuracy=Accuracy(72.08, 90.35, K400, "kylemin/S3D README"), file="S3D_kinetics400.pt",
+                 note="pixels mapped to [-1, 1]; torchvision's s3d follows this network"),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),

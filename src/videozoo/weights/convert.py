@@ -90,9 +90,13 @@ MMACTION2: dict[str, Recipe] = {
     f"{kind}csn_r{depth}": Recipe(f"{kind}_csn_{depth}", (*L.MMACTION2_RESNET3D, conv2), **_MMACTION2)
     for kind, conv2 in (("ir", L.MMACTION2_IR_CONV2), ("ip", L.MMACTION2_IP_CONV2)) for depth in (50, 101, 152)
 }
+# kylemin/S3D (the S3D weights torchvision's port follows; 72.08 top-1 published).
+S3D: dict[str, Recipe] = {
+    "s3d": Recipe("s3d", tuple(L.KYLEMIN_S3D), classifier=r"^fc\.0\.weight$", flatten=("head.fc.weight",)),
+}
 SOURCES: dict[str, dict[str, Recipe]] = {
     "torchvision": TORCHVISION, "vmz": VMZ, "vmz-caffe2": VMZ_CAFFE2, "pytorchvideo": PYTORCHVIDEO,
-    "mmaction2": MMACTION2,
+    "mmaction2": MMACTION2, "s3d": S3D,
 }
 
 

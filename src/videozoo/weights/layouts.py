@@ -93,6 +93,24 @@ TV_S3D: list[Rules] = [
     ],
 ]
 
+# kylemin/S3D: the network torchvision ported; ``base.N`` numbers the trunk as torchvision's ``features.N``, each
+# separable conv is (conv_s, bn_s, conv_t, bn_t), every other conv (conv, bn); its classifier ``fc.0`` a 1×1×1 conv.
+KYLEMIN_S3D: list[Rules] = [
+    [(r"^base\.(\d+)\.", lambda m: f"features.{ENDPOINTS[int(m.group(1))]}."), (r"^fc\.0\.", "head.fc.")],
+    [
+        (r"\.conv_s\.", ".spatial.conv."),
+        (r"\.bn_s\.", ".spatial.bn."),
+        (r"\.conv_t\.", ".temporal.conv."),
+        (r"\.bn_t\.", ".temporal.bn."),
+    ],
+    [
+        (r"\.branch0\.0\.", ".branch0.proj."),
+        (r"\.branch([12])\.0\.", r".branch\1.reduce."),
+        (r"\.branch([12])\.1\.", r".branch\1.conv."),
+        (r"\.branch3\.1\.", ".branch3.proj."),
+    ],
+]
+
 # -- pytorchvideo's ResNet builders (create_csn, create_resnet): blocks.0 stem, blocks.1–4 stages, blocks.5 head --
 
 PYTORCHVIDEO_RESNET: list[Rules] = [
