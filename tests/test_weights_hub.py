@@ -39,6 +39,8 @@ class Server:
                     return
                 body = server.files[name]
                 self.send_response(200)
+                if name.endswith(".html"):
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body[: len(body) // 2] if name in server.broken else body)
@@ -106,6 +108,13 @@ def test_an_interrupted_transfer_keeps_nothing(server, tmp_path):
     server.broken.add("r3d.pth")
     with pytest.raises(WeightsError, match=r"the transfer stopped after [0-9,]+ of [0-9,]+ bytes; nothing was kept"):
         hub.download(_row(server, "r3d.pth"), progress=False)
+    _cache_is_clean()
+
+
+def test_a_web_page_instead_of_the_file_keeps_nothing(server):
+    server.files["uc.html"] = b"<html>Google Drive can't scan this file for viruses</html>"
+    with pytest.raises(WeightsError, match="sent a web page instead of the file"):
+        hub.download(_row(server, "uc.html"), progress=False)
     _cache_is_clean()
 
 

@@ -83,6 +83,8 @@ def _fetch(url: str, dst: Path, sha256_prefix: str | None, progress: bool) -> No
         digest = hashlib.sha256()
         with urlopen(Request(url, headers={"User-Agent": "videozoo"}), timeout=60) as response, \
                 open(tmp, "wb") as f:
+            if response.headers.get_content_type() == "text/html":  # a sign-in or "large file" page, not weights
+                raise _Refused("the server sent a web page instead of the file (a link that needs a browser?)")
             size = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
                       desc=dst.name) as bar:
