@@ -40,9 +40,14 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
             return {"meta": {}, "state_dict": mmaction2_csn(name, n).state_dict()}
         if row.source == "pytorchvideo":
             from pytorchvideo.models.csn import create_csn
+            from pytorchvideo.models.hub import resnet as hub
 
-            return {"model_state": create_csn(model_depth=101, stem_pool=nn.MaxPool3d,
-                                              head_pool_kernel_size=(4, 7, 7), model_num_class=n).state_dict()}
+            if name == "csn_r101":  # the hub's csn_r101
+                net = create_csn(model_depth=101, stem_pool=nn.MaxPool3d, head_pool_kernel_size=(4, 7, 7),
+                                 model_num_class=n)
+            else:
+                net = getattr(hub, name)(model_num_class=n)
+            return {"model_state": net.state_dict()}
     raise AssertionError(f"no synthetic layout for source {row.source}")
 
 

@@ -26,10 +26,13 @@ PAPERS = {
     "s3d": "Xie et al., Rethinking Spatiotemporal Feature Learning: Speed-Accuracy Trade-offs in Video "
            "Classification, ECCV 2018",
     "gblend": "Wang, Tran, Feiszli, What Makes Training Multi-modal Classification Networks Hard?, CVPR 2020",
+    "nonlocal": "Wang, Girshick, Gupta, He, Non-local Neural Networks, CVPR 2018 (the C2D and I3D ResNet-50 baselines)",
+    "slowfast": "Feichtenhofer, Fan, Malik, He, SlowFast Networks for Video Recognition, ICCV 2019 (the Slow pathway)",
 }
 PAPER_SHORT = {
     "c3d": "C3D (ICCV'15)", "res3d": "Res3D (arXiv'17)", "r2plus1d": "R(2+1)D (CVPR'18)",
     "csn": "CSN (ICCV'19)", "p3d": "P3D (ICCV'17)", "s3d": "S3D (ECCV'18)", "gblend": "G-Blend (CVPR'20)",
+    "nonlocal": "Non-local (CVPR'18)", "slowfast": "SlowFast (ICCV'19)",
 }
 
 

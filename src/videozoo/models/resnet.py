@@ -65,7 +65,9 @@ class ResNetSpec:
             has temporal extent and 1 otherwise.
         stride_on: where a bottleneck strides: ``"conv2"`` (the k×k conv;
             torchvision, VMZ) or ``"conv1"`` (the first 1×1×1; Caffe ResNet, P3D).
-        temporal_pool_after: stages after which a 2×1×1 max-pool halves time (P3D).
+        temporal_pool_after: stages after which a 2×1×1 max-pool halves time (P3D, C2D, I3D-R50).
+        conv1_temporal: per stage, the temporal kernel of each bottleneck's first conv (1: the usual
+            1×1×1; 3: inflated to 3×1×1, as Slow and I3D-R50 do), or a tuple cycled over the stage's blocks.
         mid_channels: (2+1)D width rule, ``"per_conv"`` (paper, VMZ: each conv its
             own M) or ``"per_block"`` (torchvision: the block's first conv's M for both).
         bn_eps, bn_momentum: BatchNorm settings (PyTorch momentum convention).
@@ -89,6 +91,7 @@ class ResNetSpec:
     temporal_strides: tuple[int, int, int, int] | None = None
     stride_on: str = "conv2"
     temporal_pool_after: tuple[int, ...] = ()
+    conv1_temporal: tuple[int | tuple[int, ...], ...] | None = None
     mid_channels: str = "per_conv"
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
@@ -110,9 +113,15 @@ class ResNetSpec:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.conv1_temporal is not None and (len(self.conv1_temporal) != 4 or self.block != "bottleneck"):
+            raise ValueError("conv1_temporal takes one entry per stage (4), and only for bottleneck blocks")
 
     def with_overrides(self, **overrides) -> ResNetSpec:
         return replace(self, **overrides)
+
+
+def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value,) if isinstance(value, int) else tuple(value)
 
 
 def _scaled(width: int, base_width: int) -> int:
@@ -142,7 +151,7 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, width: int, kind: str, stride: tuple[int, int],
-                 spec: ResNetSpec, norm: NormLayer) -> None:
+                 spec: ResNetSpec, norm: NormLayer, conv1_t: int = 1) -> None:
         super().__init__()
         out = width
         mid1 = mid2 = None
@@ -177,14 +186,16 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, width: int, kind: str, stride: tuple[int, int],
-                 spec: ResNetSpec, norm: NormLayer) -> None:
+                 spec: ResNetSpec, norm: NormLayer, conv1_t: int = 1) -> None:
         super().__init__()
         out = width * self.expansion
         stride1, stride2 = (stride, (1, 1)) if spec.stride_on == "conv1" else ((1, 1), stride)
         mid = None
         if kind == "2+1d":
             mid = r2plus1d_mid_channels(in_channels if spec.mid_channels == "per_block" else width, width)
-        self.conv1 = spatiotemporal_conv("1x1", in_channels, width, stride=stride1, norm=norm)
+        # conv1_t > 1: the "inflated" first conv of Slow / I3D-R50 bottlenecks, t×1×1.
+        self.conv1 = spatiotemporal_conv("1x1" if conv1_t == 1 else "3d", in_channels, width, stride=stride1,
+                                         kernel=(conv1_t, 1), norm=norm)
         self.conv2 = spatiotemporal_conv(kind, width, width, stride=stride2, mid_channels=mid, norm=norm)
         self.conv3 = spatiotemporal_conv("1x1", width, out, norm=norm, act=False)
         self.shortcut = _shortcut(in_channels, out, stride, norm)
@@ -237,8 +248,10 @@ class VideoResNet(nn.Module):
         for i, (n_blocks, width) in enumerate(zip(spec.layers, widths, strict=True)):
             stride = (t_strides[i], 1 if i == 0 else 2)
             blocks = []
+            conv1_t = cycle(_as_tuple(spec.conv1_temporal[i] if spec.conv1_temporal else 1))
             for j in range(n_blocks):
-                blocks.append(block(channels, width, next(kinds[i]), stride if j == 0 else (1, 1), spec, norm))
+                blocks.append(block(channels, width, next(kinds[i]), stride if j == 0 else (1, 1), spec, norm,
+                                    next(conv1_t)))
                 channels = width * block.expansion
             if i in spec.temporal_pool_after:
                 blocks.append(nn.MaxPool3d((2, 1, 1), (2, 1, 1)))

@@ -169,6 +169,22 @@ for depth, layers in P3D_DEPTHS.items():
                        dropout=0.5),
             CLIP_P3D, "p3d", f"P3D-{depth}: {what} in res2–res4, 2D res5", *reported)
 
+# --- ResNet-50 baselines that pytorchvideo and PySlowFast publish weights for: 2D 1×3×3 convs in every bottleneck,
+# time only in the stem and in "inflated" 3×1×1 first convs; no temporal striding ----------------------------
+
+PTV_COUNT = "pytorchvideo 0.1.5's hub builder, counted"
+R50_8x224 = (8, 224, 224)
+r50 = partial(ResNetSpec, "bottleneck", DEPTHS[50], ("2d",) * 4, stem_pool=POOL_1x3x3, temporal_strides=(1, 1, 1, 1))
+add("c2d_r50", r50(stem_kind="2d", temporal_pool_after=(0,)), R50_8x224, "nonlocal",
+    "C2D ResNet-50: a 2D ResNet-50 on every frame, a 2×1×1 max-pool after res2",
+    Reported("params", 24_327_632, PTV_COUNT, exact=True))
+add("i3d_r50", r50(stem_temporal_kernel=5, temporal_pool_after=(0,), conv1_temporal=(3, (3, 1), (3, 1), (1, 3))),
+    R50_8x224, "nonlocal", "I3D ResNet-50: 5×7×7 stem, 3×1×1 first convs in alternate bottlenecks",
+    Reported("params", 28_043_472, PTV_COUNT, exact=True))
+add("slow_r50", r50(stem_kind="2d", conv1_temporal=(1, 1, 3, 3)), R50_8x224, "slowfast",
+    "Slow ResNet-50 (SlowFast's slow pathway alone): 3×1×1 first convs in res4 and res5 only",
+    Reported("params", 32_454_096, PTV_COUNT, exact=True))
+
 # --- Audio: 2D ResNets over log-Mel spectrograms (G-Blend's audio backbones) --------------------------
 
 def build_audio(spec: ResNetSpec, num_classes: int, name: str):

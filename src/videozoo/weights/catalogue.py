@@ -200,6 +200,11 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                  "kinetics400", 400, (64, 224, 224), "inception_tf", resize=256,
                  accuracy=Accuracy(72.08, 90.35, K400, "kylemin/S3D README"), file="S3D_kinetics400.pt",
                  note="pixels mapped to [-1, 1]; torchvision's s3d follows this network"),
+    *(WeightsEntry(f"{name}.pytorchvideo_kinetics_8x8", "pytorchvideo", name, f"{PTV}/{file}", LICENCES["pytorchvideo"],
+                   "kinetics400", 400, (8, 224, 224), "pytorchvideo", stride=8, resize=256,
+                   accuracy=Accuracy(top1, None, K400, f"pytorchvideo hub ({name})"))
+      for name, file, top1 in (("slow_r50", "SLOW_8x8_R50.pyth", 74.58), ("c2d_r50", "C2D_8x8_R50.pyth", 71.46),
+                               ("i3d_r50", "I3D_8x8_R50.pyth", 73.27))),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),

@@ -79,9 +79,12 @@ VMZ_CAFFE2: dict[str, Recipe] = {
     "ip_csn_152": Recipe("ip_csn_152", **_CAFFE2),
 }
 # pytorchvideo's hub builders. Its BatchNorm eps is PyTorch's 1e-5.
+_PTV_HEAD = r"^blocks\.\d+\.proj\.weight$"
 PYTORCHVIDEO: dict[str, Recipe] = {
-    "csn_r101": Recipe("ir_csn_101", tuple(L.PYTORCHVIDEO_RESNET), overrides={"bn_eps": 1e-5},
-                       classifier=r"^blocks\.5\.proj\.weight$"),
+    "csn_r101": Recipe("ir_csn_101", tuple(L.PYTORCHVIDEO_RESNET), overrides={"bn_eps": 1e-5}, classifier=_PTV_HEAD),
+    "slow_r50": Recipe("slow_r50", tuple(L.PYTORCHVIDEO_RESNET), classifier=_PTV_HEAD),
+    "c2d_r50": Recipe("c2d_r50", tuple(L.PYTORCHVIDEO_RESNET_POOL1), classifier=_PTV_HEAD),
+    "i3d_r50": Recipe("i3d_r50", tuple(L.PYTORCHVIDEO_RESNET_POOL1), classifier=_PTV_HEAD),
 }
 # mmaction2's ResNet3dCSN (``backbone.…``, ``cls_head.fc_cls``). Its checkpoints may hold the data preprocessor's
 # mean and std as buffers: normalisation constants, not weights (the catalogue row carries them).

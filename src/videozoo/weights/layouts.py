@@ -111,26 +111,36 @@ KYLEMIN_S3D: list[Rules] = [
     ],
 ]
 
-# -- pytorchvideo's ResNet builders (create_csn, create_resnet): blocks.0 stem, blocks.1–4 stages, blocks.5 head --
+# -- pytorchvideo's ResNet builders (create_csn, create_resnet): blocks.0 stem, then the stages (with a pool
+# between res2 and res3 where the network has one: C2D, I3D-R50), then the head ----------------------------
 
-PYTORCHVIDEO_RESNET: list[Rules] = [
-    [
-        (r"^blocks\.0\.conv\.", "stem.conv.conv."),
-        (r"^blocks\.0\.norm\.", "stem.conv.bn."),
-        (r"^blocks\.([1-4])\.res_blocks\.(\d+)\.", r"layer\1.\2."),
-        (r"^blocks\.5\.proj\.", "head.fc."),
-    ],
-    [
-        (r"\.branch1_conv\.", ".shortcut.conv."),
-        (r"\.branch1_norm\.", ".shortcut.bn."),
-        (r"\.branch2\.conv_a\.", ".conv1.conv."),
-        (r"\.branch2\.norm_a\.", ".conv1.bn."),
-        (r"\.branch2\.conv_b\.", ".conv2.conv."),
-        (r"\.branch2\.norm_b\.", ".conv2.bn."),
-        (r"\.branch2\.conv_c\.", ".conv3.conv."),
-        (r"\.branch2\.norm_c\.", ".conv3.bn."),
-    ],
-]
+
+def pytorchvideo_resnet(stage_blocks: tuple[int, int, int, int], head_block: int) -> list[Rules]:
+    """pytorchvideo's ``blocks.N`` layout with the stages at ``stage_blocks`` and the head at ``head_block``."""
+    layer = {str(b): i + 1 for i, b in enumerate(stage_blocks)}
+    return [
+        [
+            (r"^blocks\.0\.conv\.", "stem.conv.conv."),
+            (r"^blocks\.0\.norm\.", "stem.conv.bn."),
+            (r"^blocks\.(\d+)\.res_blocks\.(\d+)\.",
+             lambda m: f"layer{layer[m[1]]}.{m[2]}." if m[1] in layer else m[0]),
+            (rf"^blocks\.{head_block}\.proj\.", "head.fc."),
+        ],
+        [
+            (r"\.branch1_conv\.", ".shortcut.conv."),
+            (r"\.branch1_norm\.", ".shortcut.bn."),
+            (r"\.branch2\.conv_a\.", ".conv1.conv."),
+            (r"\.branch2\.norm_a\.", ".conv1.bn."),
+            (r"\.branch2\.conv_b\.", ".conv2.conv."),
+            (r"\.branch2\.norm_b\.", ".conv2.bn."),
+            (r"\.branch2\.conv_c\.", ".conv3.conv."),
+            (r"\.branch2\.norm_c\.", ".conv3.bn."),
+        ],
+    ]
+
+
+PYTORCHVIDEO_RESNET = pytorchvideo_resnet((1, 2, 3, 4), 5)
+PYTORCHVIDEO_RESNET_POOL1 = pytorchvideo_resnet((1, 3, 4, 5), 6)  # blocks.2 is the max-pool after res2
 
 # -- mmaction2 (backbone.… / cls_head.…): every conv is a ConvModule (.conv, .bn) ---------------------------
 
