@@ -18,14 +18,14 @@ from videozoo.weights.hub import class_names, input_settings
 # What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
                         "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2", "s3d": "inception_tf"}
-CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "ir_csn": "ir-csn", "ip_csn": "ip-csn"}
+CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "ir_csn": "ir-csn", "ip_csn": "ip-csn", "c3d": "c3d"}
 
 
 def synthetic_source(row) -> dict[str, torch.Tensor]:
     """The row's file as its source lays it out, with the row's class count, on the meta device."""
     name, n = row.source_name, row.num_classes
     if row.source == "vmz-caffe2":
-        family, depth = name.rsplit("_", 1)
+        family, depth = name.rsplit("_", 1) if name != "c3d" else ("c3d", "0")
         net = Caffe2Net(CAFFE2_MODELS[family], int(depth), n, meta=True)
         net(torch.empty(1, 3, *row.clip, device="meta"))
         return net.blobs

@@ -54,6 +54,7 @@ def _caffe2_pickle(net: Caffe2Net, path, extra: dict | None = None) -> None:
     ("ir-csn", 152, "ir_csn_152", (8, 64, 64)),
     ("ip-csn", 152, "ip_csn_152", (8, 64, 64)),
     ("ir-csn", 50, "ir_csn_50", (8, 64, 64)),
+    ("c3d", 0, "c3d", (16, 112, 112)),
 ])
 def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
     reference = Caffe2Net(model, depth, num_labels=487)
@@ -64,7 +65,7 @@ def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
     momentum = {"conv1_w_momentum": np.zeros(1, np.float32), "model_iter": np.array([5], np.int64)}
     _caffe2_pickle(reference, tmp_path / "w.pkl", momentum)
     ours = _convert_via_cli("vmz-caffe2", name, tmp_path / "w.pkl", tmp_path / "w.safetensors").eval()
-    assert ours.arch == name and ours.num_classes == 487
+    assert ours.arch == {"c3d": "c3d_bn"}.get(name, name) and ours.num_classes == 487
     with torch.no_grad():
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
 

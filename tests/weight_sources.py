@@ -153,7 +153,24 @@ class Caffe2Net:
             shortcut = self.bn(shortcut, f"shortcut_projection_{comp}_spatbn")
         return F.relu(x + shortcut)
 
+    def c3d(self, x: torch.Tensor) -> torch.Tensor:
+        """VMZ's C3D (c2/lib/models/c3d_model.py): 3×3×3 convs with bias, BN, ReLU; floor max-pools; fc6, fc7."""
+        pools = {"conv1a": (1, 2, 2), **{name: (2, 2, 2) for name in ("conv2a", "conv3b", "conv4b", "conv5b")}}
+        for name, width in (("conv1a", 64), ("conv2a", 128), ("conv3a", 256), ("conv3b", 256), ("conv4a", 512),
+                            ("conv4b", 512), ("conv5a", 512), ("conv5b", 512)):
+            w = self.blob(f"{name}_w", (width, x.shape[1], 3, 3, 3))
+            x = F.relu(self.bn(F.conv3d(x, w, self.blob(f"{name}_b", (width,)), 1, 1), f"{name}_bn"))
+            if name in pools:
+                x = F.max_pool3d(x, pools[name], pools[name])
+        x = x.flatten(1)
+        for name, width in (("fc6", 4096), ("fc7", 4096), (f"last_out_L{self.num_labels}", self.num_labels)):
+            x = x @ self.blob(f"{name}_w", (width, x.shape[1])).T + self.blob(f"{name}_b", (width,))
+            x = F.relu(x) if name.startswith("fc") else x
+        return x
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.model == "c3d":
+            return self.c3d(x)
         block_type = {"r2plus1d": "2.5d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}[self.model]
         if block_type == "2.5d":
             x = F.relu(self.bn(self.conv(x, "conv1_middle", 45, (1, 7, 7), (1, 2, 2), (0, 3, 3)),

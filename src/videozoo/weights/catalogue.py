@@ -191,6 +191,16 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
     _vmz("ip_csn_152.kinetics_32f", "vmz-caffe2",
          "https://www.dropbox.com/s/3fihu6ti60047mu/ipCSN_152_kinetics_from_scratch_f129594342.pkl?dl=0",
          LICENCES["vmz"], "kinetics400", 32, 224, (77.8, 92.8)),
+    *(WeightsEntry(f"c3d_bn.{pre}", "vmz-caffe2", "c3d", f"https://www.dropbox.com/s/{file}.pkl?dl=0", LICENCES["vmz"],
+                   classes, {"kinetics400": 400, "sports1m": 487}[classes], (16, 112, 112), "kinetics",
+                   resize_hw=(128, 171), accuracy=Accuracy(*acc, K400, VMZ_ZOO) if acc else None,
+                   note="VMZ's C3D: BatchNorm after every conv, floor pool5 (fc6 takes 4608)")
+      for pre, file, classes, acc in (
+          ("kinetics", "z6w799mqet65mkq/c3d_kinetics_from_scratch_f129282105", "kinetics400", (66.6, 86.7)),
+          ("sports1m", "s2ooup80wal8o5d/c3d_sports1m_from_scratch_f129642950", "sports1m", None),
+          ("sports1m_kinetics", "jadubfxhh5hdyp5/c3d_ft_kinetics_from_sports1m_f131638306", "kinetics400",
+           (67.4, 87.2)),
+      )),
     WeightsEntry("ir_csn_101.pytorchvideo_kinetics_32x2", "pytorchvideo", "csn_r101", f"{PTV}/CSN_32x2_R101.pyth",
                  LICENCES["pytorchvideo"], "kinetics400", 400, (32, 224, 224), "pytorchvideo", stride=2, resize=256,
                  accuracy=Accuracy(77.0, None, K400, "pytorchvideo hub (csn_r101)"),

@@ -77,6 +77,7 @@ VMZ_CAFFE2: dict[str, Recipe] = {
     "ir_csn_50": Recipe("ir_csn_50", **_CAFFE2),
     "ir_csn_152": Recipe("ir_csn_152", **_CAFFE2),
     "ip_csn_152": Recipe("ip_csn_152", **_CAFFE2),
+    "c3d": Recipe("c3d_bn", overrides=_VMZ_EPS, **{**_CAFFE2, "walk": L.caffe2_c3d_names}),  # VMZ's C3D has BN
 }
 # pytorchvideo's hub builders. Its BatchNorm eps is PyTorch's 1e-5.
 _PTV_HEAD = r"^blocks\.\d+\.proj\.weight$"

@@ -226,3 +226,18 @@ def caffe2_resnet_names(model: nn.Module) -> dict[str, str]:
     names["head.fc.weight"] = f"last_out_L{model.num_classes}_w"
     names["head.fc.bias"] = f"last_out_L{model.num_classes}_b"
     return names
+
+
+def caffe2_c3d_names(model: nn.Module) -> dict[str, str]:
+    """Our state-dict key → VMZ Caffe2 blob name, for :class:`~videozoo.models.c3d.C3D` with BatchNorm (``c3d_bn``):
+    ``conv1a_w`` / ``_b``, ``conv1a_bn_*``, …, ``fc6``, ``fc7``, ``last_out_L{n}``."""
+    names: dict[str, str] = {}
+    for layer, module in model.features.named_children():
+        if isinstance(module, ConvNormAct):
+            names[f"features.{layer}.conv.weight"] = f"{layer}_w"
+            names[f"features.{layer}.conv.bias"] = f"{layer}_b"
+            for attr, suffix in CAFFE2_BN:
+                names[f"features.{layer}.bn.{attr}"] = f"{layer}_bn{suffix}"
+    for ours, blob in (("fc6", "fc6"), ("fc7", "fc7"), ("head.fc", f"last_out_L{model.num_classes}")):
+        names[f"{ours}.weight"], names[f"{ours}.bias"] = f"{blob}_w", f"{blob}_b"
+    return names
