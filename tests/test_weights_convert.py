@@ -55,6 +55,8 @@ def _caffe2_pickle(net: Caffe2Net, path, extra: dict | None = None) -> None:
     ("ip-csn", 152, "ip_csn_152", (8, 64, 64)),
     ("ir-csn", 50, "ir_csn_50", (8, 64, 64)),
     ("c3d", 0, "c3d", (16, 112, 112)),
+    ("r3d", 18, "r3d_18", (8, 32, 32)),
+    ("r2plus1d", 18, "r2plus1d_18", (8, 32, 32)),
 ])
 def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
     reference = Caffe2Net(model, depth, num_labels=487)

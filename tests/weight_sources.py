@@ -171,15 +171,16 @@ class Caffe2Net:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.model == "c3d":
             return self.c3d(x)
-        block_type = {"r2plus1d": "2.5d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}[self.model]
+        block_type = {"r2plus1d": "2.5d", "r3d": "3d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}[self.model]
         if block_type == "2.5d":
             x = F.relu(self.bn(self.conv(x, "conv1_middle", 45, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
                                "conv1_middle_spatbn_relu"))
             x = F.relu(self.bn(self.conv(x, "conv1", 64, (3, 1, 1), (1, 1, 1), (1, 0, 0)), "conv1_spatbn_relu"))
-        else:  # the CSN models use pool1
+        else:
             x = F.relu(self.bn(self.conv(x, "conv1", 64, (3, 7, 7), (1, 2, 2), (1, 3, 3)), "conv1_spatbn_relu"))
-            x = F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
-        layers = {34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}[self.depth]
+            if self.model.endswith("csn"):  # the CSN models use pool1
+                x = F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        layers = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}[self.depth]
         bottleneck = self.depth > 34
         filters = [[256, 64], [512, 128], [1024, 256], [2048, 512]] if bottleneck else \
             [[64, 64], [128, 128], [256, 256], [512, 512]]

@@ -191,12 +191,25 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
     _vmz("ip_csn_152.kinetics_32f", "vmz-caffe2",
          "https://www.dropbox.com/s/3fihu6ti60047mu/ipCSN_152_kinetics_from_scratch_f129594342.pkl?dl=0",
          LICENCES["vmz"], "kinetics400", 32, 224, (77.8, 92.8)),
+    # The R(2+1)D paper's Table 2 and 5 models (trained from scratch on Kinetics; 10 clips per video, or dense).
+    *(WeightsEntry(tag, "vmz-caffe2", tag.split(".")[0], f"https://www.dropbox.com/s/{file}.pkl?dl=0", LICENCES["vmz"],
+                   "kinetics400", 400, (frames, 112, 112), "kinetics", resize_hw=(128, 171),
+                   accuracy=Accuracy(top1, top5, K400, "VMZ tutorials/models.md (R(2+1)D paper, Tables 2 and 5)"))
+      for tag, file, frames, top1, top5 in (
+          ("r2plus1d_18.kinetics_8f", "wzgx4d80mrh7pnf/r2.5d_d18_l8", 8, 65.3, 85.2),
+          ("r2plus1d_18.kinetics_16f", "94d2ruqn6tp7xno/r2.5d_d18_l16", 16, 68.5, 87.5),
+          ("r3d_18.kinetics_8f", "n3ax2591imcy9ly/r3d_d18_l8", 8, 62.3, 83.4),
+          ("r3d_18.kinetics_16f", "8tqp8uhjmedflu1/r3d_d18_l16", 16, 64.7, 85.0),
+          ("r2plus1d_34.kinetics_32f", "y6c6jf7myv2w6iq/r2.5d_d34_l32", 32, 72.4, 90.6),
+          ("r2plus1d_34.sports1m_kinetics_32f", "odd9smqn2t54run/r2.5d_d34_l32_ft_sports1m", 32, 74.2, 92.1),
+      )),
     *(WeightsEntry(f"c3d_bn.{pre}", "vmz-caffe2", "c3d", f"https://www.dropbox.com/s/{file}.pkl?dl=0", LICENCES["vmz"],
                    classes, {"kinetics400": 400, "sports1m": 487}[classes], (16, 112, 112), "kinetics",
                    resize_hw=(128, 171), accuracy=Accuracy(*acc, K400, VMZ_ZOO) if acc else None,
                    note="VMZ's C3D: BatchNorm after every conv, floor pool5 (fc6 takes 4608)")
       for pre, file, classes, acc in (
           ("kinetics", "z6w799mqet65mkq/c3d_kinetics_from_scratch_f129282105", "kinetics400", (66.6, 86.7)),
+          ("kinetics_r21d_paper", "hbzn4ykva64avxu/c3d_l16", "kinetics400", (63.4, 84.6)),
           ("sports1m", "s2ooup80wal8o5d/c3d_sports1m_from_scratch_f129642950", "sports1m", None),
           ("sports1m_kinetics", "jadubfxhh5hdyp5/c3d_ft_kinetics_from_sports1m_f131638306", "kinetics400",
            (67.4, 87.2)),

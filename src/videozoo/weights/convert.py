@@ -72,6 +72,8 @@ VMZ: dict[str, Recipe] = {
 _CAFFE2 = {"walk": L.caffe2_resnet_names, "classifier": r"^last_out_L\d+_w$", "ignore": L.CAFFE2_NOT_WEIGHTS,
            "file_format": "caffe2"}
 VMZ_CAFFE2: dict[str, Recipe] = {
+    "r3d_18": Recipe("r3d_18", overrides=_VMZ_EPS, **_CAFFE2),
+    "r2plus1d_18": Recipe("r2plus1d_18", overrides=_VMZ_EPS, **_CAFFE2),
     "r2plus1d_34": Recipe("r2plus1d_34", overrides=_VMZ_EPS, **_CAFFE2),
     "r2plus1d_152": Recipe("r2plus1d_152", overrides=_VMZ_EPS, **_CAFFE2),
     "ir_csn_50": Recipe("ir_csn_50", **_CAFFE2),
