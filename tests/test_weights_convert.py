@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import videozoo
-from tests.weight_sources import Caffe2Net, KyleminS3D, PytorchI3D, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, P3dPort, PytorchI3D, mmaction2_csn, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
 from videozoo.models.layers import randomize_batch_norm
@@ -176,3 +176,14 @@ def test_pytorch_i3d_reproduces_its_network(size, tmp_path):
         maps = ours.forward_endpoints(x)
         for got, expected in ((maps["Conv2d_1a"], reference.Conv3d_1a_7x7(x)), (maps["Mixed_5c"], reference.trunk(x))):
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
+# -- qijiezhao/pseudo-3d-pytorch (P3D) -------------------------------------------------------------------------
+
+def test_p3d_port_reproduces_its_network(tmp_path):
+    reference = P3dPort((3, 8, 36, 3), num_classes=400)
+    torch.save({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}},
+               tmp_path / "p3d_rgb_199.checkpoint.pth.tar")
+    ours = _convert_via_cli("p3d", "p3d_199", tmp_path / "p3d_rgb_199.checkpoint.pth.tar", tmp_path / "w.safetensors")
+    assert ours.arch == "p3d_199"
+    _same_outputs(reference, ours, torch.randn(2, 3, 16, 64, 64))

@@ -415,3 +415,77 @@ class PytorchI3D(nn.Module):
 
     def forward(self, x):
         return self.logits(self.avg_pool(self.trunk(x))).flatten(2).mean(2)
+
+
+# -- qijiezhao/pseudo-3d-pytorch's module tree: 3D bottlenecks (A, B, C cycling) in res2–res4, 2D res5 ------------
+
+class P3dBottleneck(nn.Module):
+    def __init__(self, cin, planes, index, depth_3d, downsample):
+        super().__init__()
+        self.index, self.depth_3d, self.st = index, depth_3d, "ABC"[index % 3]
+        self.downsample = downsample
+        three_d = index < depth_3d
+        conv, bn = (nn.Conv3d, nn.BatchNorm3d) if three_d else (nn.Conv2d, nn.BatchNorm2d)
+        stride = (1, 2, 2) if three_d and downsample is not None and index > 0 else 1
+        if index == depth_3d:
+            stride = 2
+        self.conv1, self.bn1 = conv(cin, planes, 1, stride=stride, bias=False), bn(planes)
+        if three_d:
+            self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), 1, (0, 1, 1), bias=False)
+            self.conv3 = nn.Conv3d(planes, planes, (3, 1, 1), 1, (1, 0, 0), bias=False)
+            self.bn2, self.bn3 = nn.BatchNorm3d(planes), nn.BatchNorm3d(planes)
+        else:
+            self.conv_normal, self.bn_normal = nn.Conv2d(planes, planes, 3, 1, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv4, self.bn4 = conv(planes, planes * 4, 1, bias=False), bn(planes * 4)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        if self.index < self.depth_3d:
+            s = F.relu(self.bn2(self.conv2(out)))
+            if self.st == "A":
+                out = F.relu(self.bn3(self.conv3(s)))
+            elif self.st == "B":
+                out = s + F.relu(self.bn3(self.conv3(out)))
+            else:
+                out = s + F.relu(self.bn3(self.conv3(s)))
+        else:
+            out = F.relu(self.bn_normal(self.conv_normal(out)))
+        out = self.bn4(self.conv4(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class P3dPort(nn.Module):
+    """The port's ``P3D(Bottleneck, layers)`` at 160×160: res5 runs as 2D on the frames folded into the batch."""
+
+    def __init__(self, layers, num_classes):
+        super().__init__()
+        self.conv1_custom = nn.Conv3d(3, 64, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False)
+        self.bn1 = nn.BatchNorm3d(64)
+        depth_3d, cin, index = sum(layers[:3]), 64, 0
+        for i, n in enumerate(layers):
+            planes = 64 * 2 ** i
+            downsample = None
+            if i > 0 or cin != planes * 4:
+                if index < depth_3d:
+                    downsample = nn.Sequential(nn.Conv3d(cin, planes * 4, 1, 1 if index == 0 else (1, 2, 2),
+                                                         bias=False), nn.BatchNorm3d(planes * 4))
+                else:
+                    downsample = nn.Sequential(nn.Conv2d(cin, planes * 4, 1, 2, bias=False),
+                                               nn.BatchNorm2d(planes * 4))
+            blocks = [P3dBottleneck(cin, planes, index, depth_3d, downsample)]
+            cin, index = planes * 4, index + 1
+            for _ in range(1, n):
+                blocks.append(P3dBottleneck(cin, planes, index, depth_3d, None))
+                index += 1
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(2048, num_classes)
+        if not next(self.parameters()).is_meta:
+            randomize_batch_norm(self, torch.Generator().manual_seed(9))
+
+    def forward(self, x):
+        x = F.max_pool3d(F.relu(self.bn1(self.conv1_custom(x))), (2, 3, 3), 2, (0, 1, 1))
+        for layer in (self.layer1, self.layer2, self.layer3):
+            x = F.max_pool3d(layer(x), (2, 1, 1), (2, 1, 1))
+        b, c, t, h, w = x.shape
+        x = self.layer4(x.transpose(1, 2).reshape(b * t, c, h, w))
+        return self.fc(x.mean(dim=(2, 3)).view(b, t, -1).mean(1))

