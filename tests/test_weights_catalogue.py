@@ -6,7 +6,6 @@ import re
 import pytest
 import torch
 import torchvision.models.video as tvv
-from torch import nn
 
 from tests.weight_sources import Caffe2Net, KyleminS3D, PytorchI3D, mmaction2_csn, vmz_port
 from videozoo.data.transforms import NORMALIZATION
@@ -42,15 +41,9 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
         if row.source == "mmaction2":
             return {"meta": {}, "state_dict": mmaction2_csn(name, n).state_dict()}
         if row.source == "pytorchvideo":
-            from pytorchvideo.models.csn import create_csn
-            from pytorchvideo.models.hub import resnet as hub
+            from pytorchvideo.models import hub
 
-            if name == "csn_r101":  # the hub's csn_r101
-                net = create_csn(model_depth=101, stem_pool=nn.MaxPool3d, head_pool_kernel_size=(4, 7, 7),
-                                 model_num_class=n)
-            else:
-                net = getattr(hub, name)(model_num_class=n)
-            return {"model_state": net.state_dict()}
+            return {"model_state": getattr(hub, name)(model_num_class=n).state_dict()}  # the hub's own builder
     raise AssertionError(f"no synthetic layout for source {row.source}")
 
 

@@ -187,3 +187,18 @@ def test_p3d_port_reproduces_its_network(tmp_path):
     ours = _convert_via_cli("p3d", "p3d_199", tmp_path / "p3d_rgb_199.checkpoint.pth.tar", tmp_path / "w.safetensors")
     assert ours.arch == "p3d_199"
     _same_outputs(reference, ours, torch.randn(2, 3, 16, 64, 64))
+
+
+def test_pytorchvideo_r2plus1d_r50_reproduces_pytorchvideo(tmp_path):
+    from pytorchvideo.models.r2plus1d import create_r2plus1d
+
+    # The hub's r2plus1d_r50 (dropout 0.5), its head pooled for this clip. Its head ends in a softmax at
+    # inference; logits are compared, the softmax left out.
+    reference = create_r2plus1d(dropout_rate=0.5, head_pool_kernel_size=(2, 1, 1), model_num_class=400)
+    reference.blocks[-1].activation = None
+    randomize_batch_norm(reference, torch.Generator().manual_seed(10))
+    torch.save({"model_state": reference.state_dict()}, tmp_path / "R2PLUS1D_16x4_R50.pyth")
+    ours = _convert_via_cli("pytorchvideo", "r2plus1d_r50", tmp_path / "R2PLUS1D_16x4_R50.pyth",
+                            tmp_path / "w.safetensors")
+    assert ours.arch == "r2plus1d_r50"
+    _same_outputs(reference, ours, torch.randn(2, 3, 8, 32, 32))

@@ -16,6 +16,7 @@ Kinds (``t`` the temporal kernel, ``k`` the spatial one):
 ``2+1d``   1×k×k to M channels, BN, ReLU, then t×1×1 (R(2+1)D); M from the
            paper's parameter-matching formula unless given
 ``sep``    1×k×k then t×1×1 with M = C_out (S3D's separable conv)
+``t+2d``   t×1×1 then 1×k×k, M = C_out: time first (pytorchvideo's R(2+1)D-R50)
 ``ir``     t×k×k depthwise (interaction-reduced CSN)
 ``ip``     1×1×1 then t×k×k depthwise (interaction-preserved CSN)
 ``p3d-a``  S then T in series: T(S(x))            (P3D-A)
@@ -37,9 +38,9 @@ from torch import Tensor, nn
 Triple = tuple[int, int, int]
 NormLayer = Callable[[int], nn.Module]
 
-CONV_KINDS = ("3d", "2d", "2+1d", "sep", "ir", "ip", "p3d-a", "p3d-b", "p3d-c", "1x1")
+CONV_KINDS = ("3d", "2d", "2+1d", "sep", "t+2d", "ir", "ip", "p3d-a", "p3d-b", "p3d-c", "1x1")
 # Kinds whose kernel reaches across frames; a stage of one of these may stride in time.
-TEMPORAL_KINDS = frozenset({"3d", "2+1d", "sep", "ir", "ip", "p3d-a", "p3d-b", "p3d-c"})
+TEMPORAL_KINDS = frozenset({"3d", "2+1d", "sep", "t+2d", "ir", "ip", "p3d-a", "p3d-b", "p3d-c"})
 
 
 def batch_norm(eps: float = 1e-5, momentum: float = 0.1) -> NormLayer:
@@ -174,6 +175,11 @@ def spatiotemporal_conv(
         return nn.Sequential(OrderedDict(
             spatial=unit(in_channels, mid_channels, (1, k, k), (1, ss, ss), (0, ps, ps), act=True),
             temporal=unit(mid_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0), act=act),
+        ))
+    if kind == "t+2d":
+        return nn.Sequential(OrderedDict(
+            temporal=unit(in_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0), act=True),
+            spatial=unit(out_channels, out_channels, (1, k, k), (1, ss, ss), (0, ps, ps), act=act),
         ))
     # p3d-b and p3d-c: both branches end activated, so the sum is post-activation as in P3D.
     if not act:

@@ -63,6 +63,7 @@ class ResNetSpec:
         widths: block width per stage (bottleneck output is 4× this).
         temporal_strides: per stage; None derives 2 for stages 2–4 whose conv
             has temporal extent and 1 otherwise.
+        spatial_strides: per stage (the papers: 1, 2, 2, 2; pytorchvideo's R(2+1)D-R50 strides in res2 too).
         stride_on: where a bottleneck strides: ``"conv2"`` (the k×k conv;
             torchvision, VMZ) or ``"conv1"`` (the first 1×1×1; Caffe ResNet, P3D).
         temporal_pool_after: stages after which a 2×1×1 max-pool halves time (P3D, C2D, I3D-R50).
@@ -89,6 +90,7 @@ class ResNetSpec:
     stem_pool: tuple[Triple, Triple, Triple] | None = None
     widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     temporal_strides: tuple[int, int, int, int] | None = None
+    spatial_strides: tuple[int, int, int, int] = (1, 2, 2, 2)
     stride_on: str = "conv2"
     temporal_pool_after: tuple[int, ...] = ()
     conv1_temporal: tuple[int | tuple[int, ...], ...] | None = None
@@ -246,7 +248,7 @@ class VideoResNet(nn.Module):
         t_strides = _stage_temporal_strides(spec)
         channels = stem_width
         for i, (n_blocks, width) in enumerate(zip(spec.layers, widths, strict=True)):
-            stride = (t_strides[i], 1 if i == 0 else 2)
+            stride = (t_strides[i], spec.spatial_strides[i])
             blocks = []
             conv1_t = cycle(_as_tuple(spec.conv1_temporal[i] if spec.conv1_temporal else 1))
             for j in range(n_blocks):

@@ -185,6 +185,13 @@ add("slow_r50", r50(stem_kind="2d", conv1_temporal=(1, 1, 3, 3)), R50_8x224, "sl
     "Slow ResNet-50 (SlowFast's slow pathway alone): 3×1×1 first convs in res4 and res5 only",
     Reported("params", 32_454_096, PTV_COUNT, exact=True))
 
+add("r2plus1d_r50", ResNetSpec("bottleneck", DEPTHS[50], ("t+2d",) * 4, stem_kind="2d", spatial_strides=(2, 2, 2, 2),
+                               temporal_strides=(1, 1, 2, 2), dropout=0.5),
+    (16, 224, 224), "r2plus1d",
+    "pytorchvideo's R(2+1)D-R50, not the paper's: each 3×3×3 becomes 3×1×1 then 1×3×3 at full width, "
+    "1×7×7 stem without pooling, res2 strides in space",
+    Reported("params", 28_107_600, PTV_COUNT, exact=True))
+
 # --- Audio: 2D ResNets over log-Mel spectrograms (G-Blend's audio backbones) --------------------------
 
 def build_audio(spec: ResNetSpec, num_classes: int, name: str):

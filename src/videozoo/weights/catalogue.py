@@ -238,6 +238,11 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                    accuracy=Accuracy(top1, None, K400, f"pytorchvideo hub ({name})"))
       for name, file, top1 in (("slow_r50", "SLOW_8x8_R50.pyth", 74.58), ("c2d_r50", "C2D_8x8_R50.pyth", 71.46),
                                ("i3d_r50", "I3D_8x8_R50.pyth", 73.27))),
+    WeightsEntry("r2plus1d_r50.pytorchvideo_kinetics_16x4", "pytorchvideo", "r2plus1d_r50",
+                 f"{PTV}/R2PLUS1D_16x4_R50.pyth", LICENCES["pytorchvideo"], "kinetics400", 400, (16, 224, 224),
+                 "pytorchvideo", stride=4, resize=256, accuracy=Accuracy(76.01, None, K400, "pytorchvideo hub"),
+                 note="pytorchvideo's own R(2+1)D design; its hub model ends in a softmax at inference, ours in "
+                      "logits"),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),
@@ -301,7 +306,7 @@ def markdown_table(rows: Sequence[WeightsEntry]) -> str:
     for r in rows:
         acc = "" if r.accuracy is None else f"{r.accuracy.top1:g}" + (
             f" / {r.accuracy.top5:g}" if r.accuracy.top5 is not None else "")
-        step = f", every {r.stride}th frame" if r.stride > 1 else (f", {r.fps:g} fps" if r.fps else "")
+        step = f", frame step {r.stride}" if r.stride > 1 else (f", {r.fps:g} fps" if r.fps else "")
         lines.append(f"| [`{r.tag}`]({r.url}) | {r.source} `{r.source_name}` | {r.classes} ({r.num_classes}) | "
                      f"{'×'.join(map(str, r.clip))}{step} | {r.normalization} | {acc} | {r.file_format}"
                      f"{', ' + r.sha256_prefix if r.sha256_prefix else ''} | {r.licence} |")

@@ -88,6 +88,7 @@ PYTORCHVIDEO: dict[str, Recipe] = {
     "slow_r50": Recipe("slow_r50", tuple(L.PYTORCHVIDEO_RESNET), classifier=_PTV_HEAD),
     "c2d_r50": Recipe("c2d_r50", tuple(L.PYTORCHVIDEO_RESNET_POOL1), classifier=_PTV_HEAD),
     "i3d_r50": Recipe("i3d_r50", tuple(L.PYTORCHVIDEO_RESNET_POOL1), classifier=_PTV_HEAD),
+    "r2plus1d_r50": Recipe("r2plus1d_r50", tuple(L.PYTORCHVIDEO_R2PLUS1D), classifier=_PTV_HEAD),
 }
 # mmaction2's ResNet3dCSN (``backbone.…``, ``cls_head.fc_cls``). Its checkpoints may hold the data preprocessor's
 # mean and std as buffers: normalisation constants, not weights (the catalogue row carries them).

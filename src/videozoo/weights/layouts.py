@@ -181,6 +181,17 @@ def pytorchvideo_resnet(stage_blocks: tuple[int, int, int, int], head_block: int
 
 
 PYTORCHVIDEO_RESNET = pytorchvideo_resnet((1, 2, 3, 4), 5)
+# Its R(2+1)D-R50: conv_b is (conv_t, norm, conv_xy), and norm_b follows conv_xy.
+PYTORCHVIDEO_R2PLUS1D = [
+    PYTORCHVIDEO_RESNET[0],
+    [
+        (r"\.branch2\.conv_b\.conv_t\.", ".conv2.temporal.conv."),
+        (r"\.branch2\.conv_b\.norm\.", ".conv2.temporal.bn."),
+        (r"\.branch2\.conv_b\.conv_xy\.", ".conv2.spatial.conv."),
+        (r"\.branch2\.norm_b\.", ".conv2.spatial.bn."),
+        *PYTORCHVIDEO_RESNET[1],
+    ],
+]
 PYTORCHVIDEO_RESNET_POOL1 = pytorchvideo_resnet((1, 3, 4, 5), 6)  # blocks.2 is the max-pool after res2
 
 # -- mmaction2 (backbone.… / cls_head.…): every conv is a ConvModule (.conv, .bn) ---------------------------
