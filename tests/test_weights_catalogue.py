@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchvision.models.video as tvv
 
-from tests.weight_sources import Caffe2Net, KyleminS3D, PytorchI3D, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, PytorchI3D, mmaction2_model, vmz_port
 from videozoo.data.transforms import NORMALIZATION
 from videozoo.engine.inputs import check_model_accepts
 from videozoo.weights import CATALOGUE, SOURCES, get_weights, list_weights
@@ -39,7 +39,7 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
         if row.source == "pytorch-i3d":
             return PytorchI3D(n).state_dict()
         if row.source == "mmaction2":
-            return {"meta": {}, "state_dict": mmaction2_csn(name, n).state_dict()}
+            return {"meta": {}, "state_dict": mmaction2_model(name, n).state_dict()}
         if row.source == "pytorchvideo":
             from pytorchvideo.models import hub
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import videozoo
-from tests.weight_sources import Caffe2Net, KyleminS3D, P3dPort, PytorchI3D, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, MmR2plus1d, P3dPort, PytorchI3D, mmaction2_csn, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
 from videozoo.models.layers import randomize_batch_norm
@@ -202,3 +202,12 @@ def test_pytorchvideo_r2plus1d_r50_reproduces_pytorchvideo(tmp_path):
                             tmp_path / "w.safetensors")
     assert ours.arch == "r2plus1d_r50"
     _same_outputs(reference, ours, torch.randn(2, 3, 8, 32, 32))
+
+
+def test_mmaction2_r2plus1d_reproduces_mmaction2(tmp_path):
+    reference = MmR2plus1d(num_classes=400)
+    assert sum(p.numel() for p in reference.parameters()) == 63_759_281  # mmaction2's metafile count
+    torch.save({"state_dict": reference.state_dict()}, tmp_path / "w.pth")
+    ours = _convert_via_cli("mmaction2", "r2plus1d_r34", tmp_path / "w.pth", tmp_path / "w.safetensors")
+    assert ours.arch == "r2plus1d_34" and ours.spec.shortcut == "2+1d" and ours.spec.stem_mid_channels == 83
+    _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))

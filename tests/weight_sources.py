@@ -489,3 +489,82 @@ class P3dPort(nn.Module):
         b, c, t, h, w = x.shape
         x = self.layer4(x.transpose(1, 2).reshape(b * t, c, h, w))
         return self.fc(x.mean(dim=(2, 3)).view(b, t, -1).mean(1))
+
+
+# -- mmaction2's ResNet2Plus1d (conv_cfg Conv2plus1d: every conv, the shortcut's too) ------------------------------
+
+class MmConv2plus1d(nn.Module):
+    def __init__(self, cin, cout, kernel, stride=(1, 1, 1), padding=(0, 0, 0)):
+        super().__init__()
+        mid = int(3 * (cin * cout * kernel[1] * kernel[2]) / (cin * kernel[1] * kernel[2] + 3 * cout))
+        self.conv_s = nn.Conv3d(cin, mid, (1, *kernel[1:]), (1, *stride[1:]), (0, *padding[1:]), bias=False)
+        self.bn_s = nn.BatchNorm3d(mid, eps=1e-3)
+        self.conv_t = nn.Conv3d(mid, cout, (kernel[0], 1, 1), (stride[0], 1, 1), (padding[0], 0, 0), bias=False)
+
+    def forward(self, x):
+        return self.conv_t(torch.relu(self.bn_s(self.conv_s(x))))
+
+
+class MmConvModule2plus1d(nn.Module):
+    def __init__(self, cin, cout, kernel, stride=(1, 1, 1), padding=(0, 0, 0), act=True):
+        super().__init__()
+        self.conv = MmConv2plus1d(cin, cout, kernel, stride, padding)
+        self.bn = nn.BatchNorm3d(cout, eps=1e-3)
+        self.act = act
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        return torch.relu(x) if self.act else x
+
+
+class MmBasicBlock2plus1d(nn.Module):
+    def __init__(self, cin, planes, t_stride, s_stride):
+        super().__init__()
+        stride = (t_stride, s_stride, s_stride)
+        self.conv1 = MmConvModule2plus1d(cin, planes, (3, 3, 3), stride, (1, 1, 1))
+        self.conv2 = MmConvModule2plus1d(planes, planes, (3, 3, 3), (1, 1, 1), (1, 1, 1), act=False)
+        self.downsample = None
+        if stride != (1, 1, 1) or cin != planes:
+            self.downsample = MmConvModule2plus1d(cin, planes, (1, 1, 1), stride, act=False)
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(self.conv2(self.conv1(x)) + identity)
+
+
+class MmR2plus1dBackbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = MmConvModule2plus1d(3, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3))
+        self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+        cin = 64
+        for i, n in enumerate((3, 4, 6, 3)):
+            planes, s = 64 * 2 ** i, 1 if i == 0 else 2
+            self.add_module(f"layer{i + 1}", nn.Sequential(*[
+                MmBasicBlock2plus1d(cin if j == 0 else planes, planes, s if j == 0 else 1, s if j == 0 else 1)
+                for j in range(n)]))
+            cin = planes
+
+    def forward(self, x):
+        x = self.maxpool(self.conv1(x))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class MmR2plus1d(nn.Module):
+    """mmaction2's ``ResNet2Plus1d`` (depth 34) with an ``I3DHead``."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.backbone = MmR2plus1dBackbone()
+        self.cls_head = nn.Module()
+        self.cls_head.fc_cls = nn.Linear(512, num_classes)
+        if not next(self.parameters()).is_meta:
+            randomize_batch_norm(self, torch.Generator().manual_seed(11))
+
+    def forward(self, x):
+        return self.cls_head.fc_cls(self.backbone(x).mean(dim=(2, 3, 4)))
+
+
+def mmaction2_model(name: str, num_classes: int) -> nn.Module:
+    """mmaction2's network by our converter name (``ircsn_r152``, ``ipcsn_r50``, ``r2plus1d_r34`` …)."""
+    return MmR2plus1d(num_classes) if name == "r2plus1d_r34" else mmaction2_csn(name, num_classes)

@@ -64,6 +64,8 @@ class ResNetSpec:
         temporal_strides: per stage; None derives 2 for stages 2–4 whose conv
             has temporal extent and 1 otherwise.
         spatial_strides: per stage (the papers: 1, 2, 2, 2; pytorchvideo's R(2+1)D-R50 strides in res2 too).
+        shortcut: the projection shortcut's conv: ``"1x1"`` (1×1×1, the papers) or ``"2+1d"`` (a 1×1×1
+            spatial then a 1×1×1 temporal conv with (2+1)D's width rule at t = 3, as mmaction2's R(2+1)D builds it).
         stride_on: where a bottleneck strides: ``"conv2"`` (the k×k conv;
             torchvision, VMZ) or ``"conv1"`` (the first 1×1×1; Caffe ResNet, P3D).
         temporal_pool_after: stages after which a 2×1×1 max-pool halves time (P3D, C2D, I3D-R50).
@@ -91,6 +93,7 @@ class ResNetSpec:
     widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     temporal_strides: tuple[int, int, int, int] | None = None
     spatial_strides: tuple[int, int, int, int] = (1, 2, 2, 2)
+    shortcut: str = "1x1"
     stride_on: str = "conv2"
     temporal_pool_after: tuple[int, ...] = ()
     conv1_temporal: tuple[int | tuple[int, ...], ...] | None = None
@@ -107,6 +110,8 @@ class ResNetSpec:
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {self.block!r}")
         if self.mid_channels not in ("per_conv", "per_block"):
             raise ValueError(f"mid_channels must be 'per_conv' or 'per_block', got {self.mid_channels!r}")
+        if self.shortcut not in ("1x1", "2+1d"):
+            raise ValueError(f"shortcut must be '1x1' or '2+1d', got {self.shortcut!r}")
         if self.stride_on not in ("conv1", "conv2"):
             raise ValueError(f"stride_on must be 'conv1' or 'conv2', got {self.stride_on!r}")
         for name in ("in_channels", "base_width", "stem_temporal_kernel", "stem_temporal_stride",
@@ -163,7 +168,7 @@ class BasicBlock(nn.Module):
             mid2 = mid1 if spec.mid_channels == "per_block" else r2plus1d_mid_channels(out, out)
         self.conv1 = spatiotemporal_conv(kind, in_channels, out, stride=stride, mid_channels=mid1, norm=norm)
         self.conv2 = spatiotemporal_conv(kind, out, out, mid_channels=mid2, norm=norm, act=False)
-        self.shortcut = _shortcut(in_channels, out, stride, norm)
+        self.shortcut = _shortcut(in_channels, out, stride, norm, spec.shortcut)
         self.relu = nn.ReLU(inplace=True)
 
     @property
@@ -200,7 +205,7 @@ class Bottleneck(nn.Module):
                                          kernel=(conv1_t, 1), norm=norm)
         self.conv2 = spatiotemporal_conv(kind, width, width, stride=stride2, mid_channels=mid, norm=norm)
         self.conv3 = spatiotemporal_conv("1x1", width, out, norm=norm, act=False)
-        self.shortcut = _shortcut(in_channels, out, stride, norm)
+        self.shortcut = _shortcut(in_channels, out, stride, norm, spec.shortcut)
         self.relu = nn.ReLU(inplace=True)
 
     @property
@@ -214,9 +219,14 @@ class Bottleneck(nn.Module):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def _shortcut(in_channels: int, out_channels: int, stride: tuple[int, int], norm: NormLayer) -> nn.Module:
+def _shortcut(in_channels: int, out_channels: int, stride: tuple[int, int], norm: NormLayer,
+              kind: str = "1x1") -> nn.Module:
     if stride == (1, 1) and in_channels == out_channels:
         return nn.Identity()
+    if kind == "2+1d":
+        mid = r2plus1d_mid_channels(in_channels, out_channels, t=3, k=1)
+        return spatiotemporal_conv("2+1d", in_channels, out_channels, stride=stride, kernel=(1, 1), mid_channels=mid,
+                                   norm=norm, act=False)
     return spatiotemporal_conv("1x1", in_channels, out_channels, stride=stride, norm=norm, act=False)
 
 

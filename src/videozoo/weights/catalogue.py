@@ -132,11 +132,13 @@ def _vmz(tag: str, source: str, url: str, licence: str, classes: str, frames: in
                         accuracy=Accuracy(*acc, K400, VMZ_ZOO) if acc else None, note=note)
 
 
-def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: str = "") -> WeightsEntry:
-    """An mmaction2 CSN checkpoint: 32 frames every 2nd, short side 256, 224 crop, ImageNet statistics."""
+def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: str = "",
+        clip: tuple[int, int] = (32, 2)) -> WeightsEntry:
+    """An mmaction2 checkpoint: ``clip`` (frames, frame step), short side 256, 224 crop, ImageNet statistics."""
+    family = "r2plus1d" if source_name.startswith("r2plus1d") else "csn"
     return WeightsEntry(tag, "mmaction2", source_name, f"{MM}/{path}", LICENCES["mmaction2"], "kinetics400", 400,
-                        (32, 224, 224), "mmaction2", stride=2, resize=256,
-                        accuracy=Accuracy(top1, top5, K400, "mmaction2 metafile (configs/recognition/csn)"),
+                        (clip[0], 224, 224), "mmaction2", stride=clip[1], resize=256,
+                        accuracy=Accuracy(top1, top5, K400, f"mmaction2 metafile (configs/recognition/{family})"),
                         note=note)
 
 
@@ -243,6 +245,13 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                  "pytorchvideo", stride=4, resize=256, accuracy=Accuracy(76.01, None, K400, "pytorchvideo hub"),
                  note="pytorchvideo's own R(2+1)D design; its hub model ends in a softmax at inference, ours in "
                       "logits"),
+    *(_mm(f"r2plus1d_34.mmaction2_kinetics_{t}x{step}", "r2plus1d_r34",
+          f"v2.0/recognition/r2plus1d/{name}/{name}_{stamp}.pth", top1, top5,
+          "mmaction2's own R(2+1)D-34: 83-wide stem, max-pool, (2+1)D shortcuts", clip=(t, step))
+      for t, step, name, stamp, top1, top5 in (
+          (8, 8, "r2plus1d_r34_8x8x1_180e_8xb8_kinetics400_rgb", "20220812-47cfe041", 69.35, 88.32),
+          (32, 2, "r2plus1d_r34_32x2x1_180e_8xb8_kinetics400_rgb", "20220812-4270588c", 75.27, 92.03),
+      )),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),

@@ -97,6 +97,11 @@ MMACTION2: dict[str, Recipe] = {
     f"{kind}csn_r{depth}": Recipe(f"{kind}_csn_{depth}", (*L.MMACTION2_RESNET3D, conv2), **_MMACTION2)
     for kind, conv2 in (("ir", L.MMACTION2_IR_CONV2), ("ip", L.MMACTION2_IP_CONV2)) for depth in (50, 101, 152)
 }
+# mmaction2's R(2+1)D-34: a 1×3×3 max-pool after an 83-wide stem, (2+1)D shortcuts, BatchNorm eps 1e-3.
+MMACTION2["r2plus1d_r34"] = Recipe(
+    "r2plus1d_34", tuple(L.MMACTION2_R2PLUS1D), **_MMACTION2,
+    overrides={"stem_mid_channels": 83, "stem_pool": ((1, 3, 3), (1, 2, 2), (0, 1, 1)), "shortcut": "2+1d",
+               "bn_eps": 1e-3})
 # kylemin/S3D (the S3D weights torchvision's port follows; 72.08 top-1 published).
 S3D: dict[str, Recipe] = {
     "s3d": Recipe("s3d", tuple(L.KYLEMIN_S3D), classifier=r"^fc\.0\.weight$"),

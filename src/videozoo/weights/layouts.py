@@ -211,6 +211,20 @@ MMACTION2_IP_CONV2: Rules = [
     (r"^(layer\d\.\d+\.conv2)\.1\.", r"\1.depthwise."),
 ]
 
+# mmaction2's R(2+1)D: every conv (stem, blocks, shortcut) is a ConvModule around Conv2plus1d (conv_s, bn_s, conv_t),
+# the ConvModule's bn closing it.
+_MM_2PLUS1D = r"^((?:layer\d\.\d+\.(?:conv\d|downsample))|conv1)"
+MMACTION2_R2PLUS1D: list[Rules] = [
+    MMACTION2_RESNET3D[0],
+    [
+        (_MM_2PLUS1D + r"\.conv\.conv_s\.", r"\1.spatial.conv."),
+        (_MM_2PLUS1D + r"\.conv\.bn_s\.", r"\1.spatial.bn."),
+        (_MM_2PLUS1D + r"\.conv\.conv_t\.", r"\1.temporal.conv."),
+        (_MM_2PLUS1D + r"\.bn\.", r"\1.temporal.bn."),
+    ],
+    [(r"^conv1\.", "stem.conv."), (r"\.downsample\.", ".shortcut.")],
+]
+
 # -- VMZ's Caffe2 blobs ---------------------------------------------------------------------------------
 
 CAFFE2_BN = (("weight", "_s"), ("bias", "_b"), ("running_mean", "_rm"), ("running_var", "_riv"))
