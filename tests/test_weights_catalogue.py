@@ -16,7 +16,7 @@ from videozoo.weights.hub import class_names, input_settings
 
 # What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
-                        "pytorchvideo": "pytorchvideo", "mmaction2": "mmaction2", "s3d": "inception_tf",
+                        "pytorchvideo": "pytorchvideo", "mmaction2": "imagenet", "s3d": "inception_tf",
                         "pytorch-i3d": "inception_tf"}
 CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "r3d": "r3d", "ir_csn": "ir-csn", "ip_csn": "ip-csn", "c3d": "c3d"}
 

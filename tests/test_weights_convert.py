@@ -211,3 +211,18 @@ def test_mmaction2_r2plus1d_reproduces_mmaction2(tmp_path):
     ours = _convert_via_cli("mmaction2", "r2plus1d_r34", tmp_path / "w.pth", tmp_path / "w.safetensors")
     assert ours.arch == "r2plus1d_34" and ours.spec.shortcut == "2+1d" and ours.spec.stem_mid_channels == 83
     _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))
+
+
+def test_a_plain_conversion_carries_the_sources_normalisation(tmp_path):
+    """VMZ's C3D takes VMZ's mean and std, not the C3D family's Caffe mean: the checkpoint says so."""
+    from videozoo.engine.evaluate import load_for_inference
+    from videozoo.weights.convert import SOURCE_NORMALIZATION, SOURCES
+
+    assert set(SOURCE_NORMALIZATION) == set(SOURCES)
+    reference = Caffe2Net("c3d", 0, num_labels=5)
+    with torch.no_grad():
+        reference(torch.randn(1, 3, 16, 112, 112))
+    _caffe2_pickle(reference, tmp_path / "c3d.pkl")
+    _convert_via_cli("vmz-caffe2", "c3d", tmp_path / "c3d.pkl", tmp_path / "c3d.safetensors")
+    _, _, settings = load_for_inference(tmp_path / "c3d.safetensors")
+    assert (settings.normalization, settings.num_frames, settings.crop) == ("kinetics", 16, 112)

@@ -29,8 +29,8 @@ NORMALIZATION = {
     "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
     # pytorchvideo's hub models: one mean and std for every channel.
     "pytorchvideo": ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
-    # mmaction2's ImageNet statistics, given on the 0-255 scale.
-    "mmaction2": ((123.675 / 255, 116.28 / 255, 103.53 / 255), (58.395 / 255, 57.12 / 255, 57.375 / 255)),
+    # ImageNet's statistics (mmaction2 gives them on the 0-255 scale: 123.675 … / 58.395 …; the P3D port's).
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     # Inception (DeepMind's I3D, kylemin's S3D): pixels mapped to [-1, 1].
     "inception_tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     # Optical flow stored by videozoo.data.flow: 0…255 ↔ ±20 px, mapped to [-1, 1]; two channels (x, y).

@@ -137,7 +137,7 @@ def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: s
     """An mmaction2 checkpoint: ``clip`` (frames, frame step), short side 256, 224 crop, ImageNet statistics."""
     family = "r2plus1d" if source_name.startswith("r2plus1d") else "csn"
     return WeightsEntry(tag, "mmaction2", source_name, f"{MM}/{path}", LICENCES["mmaction2"], "kinetics400", 400,
-                        (clip[0], 224, 224), "mmaction2", stride=clip[1], resize=256,
+                        (clip[0], 224, 224), "imagenet", stride=clip[1], resize=256,
                         accuracy=Accuracy(top1, top5, K400, f"mmaction2 metafile (configs/recognition/{family})"),
                         note=note)
 

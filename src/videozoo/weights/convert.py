@@ -119,6 +119,14 @@ SOURCES: dict[str, dict[str, Recipe]] = {
 }
 
 
+# What each source's networks take (a preset of data.transforms.NORMALIZATION): a plain `videozoo convert` writes it
+# into the checkpoint, so eval, predict and fine-tuning feed the weights what they expect.
+SOURCE_NORMALIZATION = {
+    "torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics", "pytorchvideo": "pytorchvideo",
+    "mmaction2": "imagenet", "pytorch-i3d": "inception_tf", "s3d": "inception_tf", "p3d": "imagenet",
+}
+
+
 def rename_keys(state: Mapping[str, torch.Tensor], passes) -> dict[str, torch.Tensor]:
     """Rename every key through each pass in turn; within a pass the first matching rule applies."""
     out = dict(state)
@@ -250,18 +258,28 @@ def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.P
     """Read a foreign weights file, convert it, write a videozoo checkpoint. Returns the model.
 
     ``classes`` and ``data_settings`` (an :class:`~videozoo.engine.inputs.InputSettings` as JSON: clip,
-    crop, normalisation) travel in the checkpoint, so eval, predict, extract and fine-tuning feed the
-    weights what they were trained on.
+    crop, normalisation; by default the model's default clip with the source's normalisation) travel in
+    the checkpoint, so eval, predict, extract and fine-tuning feed the weights what they were trained on.
     """
     recipe = recipe_for(source, name)  # an unsupported network fails before any reading
     model = convert_state_dict(source, name, read_source_file(recipe, src))
-    meta = {"converted_from": f"{source}:{name}", **(metadata or {})}
-    if data_settings is not None:
-        meta["data_settings"] = data_settings
+    meta = {"converted_from": f"{source}:{name}", **(metadata or {}),
+            "data_settings": data_settings or _default_settings(model.arch, source)}
     if classes is not None and len(classes) != model.num_classes:
         raise CheckpointError(f"{len(classes)} class names for weights with {model.num_classes} outputs")
     save_model(model, dst, classes=classes, metadata=meta)
     return model
+
+
+def _default_settings(arch: str, source: str) -> str:
+    """The model's default clip and crop with the source's normalisation, as a run stores its input settings."""
+    from ..engine.config import DataConfig
+    from ..engine.inputs import resolve_inputs
+    from ..models.registry import get_entry
+
+    t, h, _ = get_entry(arch).default_clip
+    return resolve_inputs(DataConfig(num_frames=t, crop=h, normalization=SOURCE_NORMALIZATION[source]), arch,
+                          []).to_json()
 
 
 def describe(model: nn.Module) -> str:
