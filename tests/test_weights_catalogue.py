@@ -18,15 +18,16 @@ from videozoo.weights.hub import class_names, input_settings
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
                         "pytorchvideo": "pytorchvideo", "mmaction2": "imagenet", "s3d": "inception_tf",
                         "pytorch-i3d": "inception_tf"}
-CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "r3d": "r3d", "ir_csn": "ir-csn", "ip_csn": "ip-csn", "c3d": "c3d"}
+CAFFE2_MODELS = {"r2plus1d": "r2plus1d", "r3d": "r3d", "ir_csn": "ir-csn", "ip_csn": "ip-csn", "c3d": "c3d",
+                 "r2d": "r2d", "f_r2d": "r2df", **{f"{m}{x}": f"{m}{x}" for m in ("mc", "rmc") for x in (2, 3, 4, 5)}}
 
 
 def synthetic_source(row) -> dict[str, torch.Tensor]:
     """The row's file as its source lays it out, with the row's class count, on the meta device."""
     name, n = row.source_name, row.num_classes
     if row.source == "vmz-caffe2":
-        family, depth = name.rsplit("_", 1) if name != "c3d" else ("c3d", "0")
-        net = Caffe2Net(CAFFE2_MODELS[family], int(depth), n, meta=True)
+        family, depth = re.fullmatch(r"(\w+?)_?(\d*)(?:_\d+f)?", name).groups()
+        net = Caffe2Net(CAFFE2_MODELS[family], int(depth or 0), n, meta=True, clip_length=row.clip[0])
         net(torch.empty(1, 3, *row.clip, device="meta"))
         return net.blobs
     with torch.device("meta"):

@@ -57,9 +57,15 @@ def _caffe2_pickle(net: Caffe2Net, path, extra: dict | None = None) -> None:
     ("c3d", 0, "c3d", (16, 112, 112)),
     ("r3d", 18, "r3d_18", (8, 32, 32)),
     ("r2plus1d", 18, "r2plus1d_18", (8, 32, 32)),
+    ("r2d", 18, "r2d_18_8f", (8, 32, 32)),
+    ("r2df", 18, "f_r2d_18", (8, 32, 32)),
+    ("mc3", 18, "mc3_18", (8, 32, 32)),
+    ("mc5", 18, "mc5_18", (8, 32, 32)),
+    ("rmc2", 18, "rmc2_18", (8, 32, 32)),
+    ("rmc4", 18, "rmc4_18", (8, 32, 32)),
 ])
 def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
-    reference = Caffe2Net(model, depth, num_labels=487)
+    reference = Caffe2Net(model, depth, num_labels=487, clip_length=clip[0])
     x = torch.randn(2, 3, *clip)
     with torch.no_grad():
         expected = reference(x)  # lays out every blob the network uses
@@ -67,7 +73,7 @@ def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
     momentum = {"conv1_w_momentum": np.zeros(1, np.float32), "model_iter": np.array([5], np.int64)}
     _caffe2_pickle(reference, tmp_path / "w.pkl", momentum)
     ours = _convert_via_cli("vmz-caffe2", name, tmp_path / "w.pkl", tmp_path / "w.safetensors").eval()
-    assert ours.arch == {"c3d": "c3d_bn"}.get(name, name) and ours.num_classes == 487
+    assert ours.arch == {"c3d": "c3d_bn", "r2d_18_8f": "r2d_18"}.get(name, name) and ours.num_classes == 487
     with torch.no_grad():
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
 

@@ -81,8 +81,10 @@ class Caffe2Net:
     (Caffe2's AveragePool of the last map's size, at the clip the weights were trained on).
     """
 
-    def __init__(self, model: str, depth: int, num_labels: int, seed: int = 0, meta: bool = False):
+    def __init__(self, model: str, depth: int, num_labels: int, seed: int = 0, meta: bool = False,
+                 clip_length: int = 8):
         self.model, self.depth, self.num_labels = model, depth, num_labels
+        self.clip_length = clip_length  # R2D's first conv spans the clip
         self.blobs: dict[str, torch.Tensor] = {}
         self.rng = np.random.default_rng(seed)
         self.meta = meta  # shapes only: blobs on the meta device, for layout checks of full-size networks
@@ -133,9 +135,10 @@ class Caffe2Net:
             return self.conv(x, f"comp_{comp}_conv_{idx}", cout, kernel, stride, pads, group=cin), idx
         return self.conv(x, f"comp_{comp}_conv_{idx}", cout, kernel, stride, pads), idx
 
-    def block(self, x, comp, cout, base, down, block_type, bottleneck):
-        stride = (2, 2, 2) if down else (1, 1, 1)
-        k3, p3 = (3, 3, 3), (1, 1, 1)
+    def block(self, x, comp, cout, base, down, block_type, bottleneck, real_3d=True):
+        # is_real_3d=False (R2D, f-R2D and the 2D stages of MCx / rMCx): 1×3×3 convs, no temporal striding.
+        stride = ((2, 2, 2) if real_3d else (1, 2, 2)) if down else (1, 1, 1)
+        k3, p3 = ((3, 3, 3), (1, 1, 1)) if real_3d else ((1, 3, 3), (0, 1, 1))
         cin, shortcut, idx = x.shape[1], x, 0
         if bottleneck:
             x, idx = self.add_conv(x, comp, idx, base, (1, 1, 1), (1, 1, 1), (0, 0, 0), block_type)
@@ -171,8 +174,17 @@ class Caffe2Net:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.model == "c3d":
             return self.c3d(x)
-        block_type = {"r2plus1d": "2.5d", "r3d": "3d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}[self.model]
-        if block_type == "2.5d":
+        block_type = {"r2plus1d": "2.5d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}.get(self.model, "3d")
+        # Which of conv2_x … conv5_x are 3D (create_mcx: below conv{x}_x; create_rmcx: from conv{x}_x on).
+        real_3d = {f"mc{x}": tuple(i < x - 2 for i in range(4)) for x in (2, 3, 4, 5)}
+        real_3d |= {f"rmc{x}": tuple(i >= x - 2 for i in range(4)) for x in (2, 3, 4, 5)}
+        real_3d |= {"r2d": (False,) * 4, "r2df": (False,) * 4}
+        stages_3d = real_3d.get(self.model, (True,) * 4)
+        if self.model.startswith(("mc", "r2d", "rmc")):  # create_mcx: 3×7×7; the others: L×7×7 or 1×7×7
+            t = 3 if self.model.startswith("mc") else self.clip_length if self.model == "r2d" else 1
+            x = self.conv(x, "conv1", 64, (t, 7, 7), (1, 2, 2), (1 if t == 3 else 0, 3, 3))
+            x = F.relu(self.bn(x, "conv1_spatbn_relu"))
+        elif block_type == "2.5d":
             x = F.relu(self.bn(self.conv(x, "conv1_middle", 45, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
                                "conv1_middle_spatbn_relu"))
             x = F.relu(self.bn(self.conv(x, "conv1", 64, (3, 1, 1), (1, 1, 1), (1, 0, 0)), "conv1_spatbn_relu"))
@@ -188,7 +200,7 @@ class Caffe2Net:
         for stage, n in enumerate(layers):
             for i in range(n):
                 x = self.block(x, comp, filters[stage][0], filters[stage][1], stage > 0 and i == 0, block_type,
-                               bottleneck)
+                               bottleneck, stages_3d[stage])
                 comp += 1
         x = x.mean(dim=(2, 3, 4))
         w = self.blob(f"last_out_L{self.num_labels}_w", (self.num_labels, x.shape[1]))

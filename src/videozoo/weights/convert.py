@@ -72,6 +72,10 @@ VMZ: dict[str, Recipe] = {
 _CAFFE2 = {"walk": L.caffe2_resnet_names, "classifier": r"^last_out_L\d+_w$", "ignore": L.CAFFE2_NOT_WEIGHTS,
            "file_format": "caffe2"}
 VMZ_CAFFE2: dict[str, Recipe] = {
+    # The R(2+1)D paper's Table 2 networks; R2D's first conv spans the clip, so its recipe names the clip.
+    **{f"r2d_18_{t}f": Recipe("r2d_18", overrides={**_VMZ_EPS, "stem_temporal_kernel": t}, **_CAFFE2) for t in (8, 16)},
+    **{name: Recipe(name, overrides=_VMZ_EPS, **_CAFFE2)
+       for name in ("f_r2d_18", *(f"{m}{x}_18" for m in ("mc", "rmc") for x in (2, 3, 4, 5)))},
     "r3d_18": Recipe("r3d_18", overrides=_VMZ_EPS, **_CAFFE2),
     "r2plus1d_18": Recipe("r2plus1d_18", overrides=_VMZ_EPS, **_CAFFE2),
     "r2plus1d_34": Recipe("r2plus1d_34", overrides=_VMZ_EPS, **_CAFFE2),
