@@ -183,12 +183,6 @@ def _positive(key: str, value, allow_zero: bool = False) -> None:
         raise ConfigError(f"config key {key!r}: must be {'≥ 0' if allow_zero else '> 0'}, got {value}")
 
 
-def _is_weights_tag(value: str) -> bool:
-    from ..weights.catalogue import is_tag
-
-    return is_tag(value)
-
-
 def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     """Everything a run needs that types cannot say, checked before it starts."""
     from ..models.registry import get_entry
@@ -197,9 +191,11 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     d, o, t = cfg.data, cfg.optim, cfg.train
     if need_train and not d.train:
         raise ConfigError("config key 'data.train': no training data given (a CSV or a folder per class)")
+    from ..weights.catalogue import is_tag
+
     for key, value in (("data.train", d.train), ("data.val", d.val), ("data.classes", d.classes),
                        ("data.splits_dir", d.splits_dir), ("train.finetune", t.finetune)):
-        if value and not Path(value).exists() and not (key == "train.finetune" and _is_weights_tag(value)):
+        if value and not Path(value).exists() and not (key == "train.finetune" and is_tag(value)):
             raise ConfigError(f"config key {key!r}: file not found: {value}")
     _choice("data.format", d.format, ("auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"))
     _choice("data.backend", d.backend, ("pyav", "torchcodec"))

@@ -115,13 +115,13 @@ def class_names(entry: WeightsEntry) -> list[str] | None:
 
 def input_settings(entry: WeightsEntry):
     """What the weights were trained on, as the :class:`~videozoo.engine.inputs.InputSettings` a run stores."""
-    from ..engine.inputs import InputSettings
-    from ..models.registry import get_entry
+    from ..engine.config import DataConfig
+    from ..engine.inputs import resolve_inputs
 
     t, h, _ = entry.clip
-    return InputSettings(family=get_entry(entry.recipe.arch).family, num_frames=t, stride=entry.stride,
-                         fps=entry.fps, crop=h, resize=entry.resize, resize_hw=entry.resize_hw, scale_jitter=None,
-                         flip=True, normalization=entry.normalization)
+    data = DataConfig(num_frames=t, stride=entry.stride, fps=entry.fps, crop=h, resize=entry.resize,
+                      resize_hw=list(entry.resize_hw) if entry.resize_hw else None, normalization=entry.normalization)
+    return resolve_inputs(data, entry.recipe.arch, [])
 
 
 def pretrained_checkpoint(tag: str, model: str | None = None, *, progress: bool = True) -> Path:
