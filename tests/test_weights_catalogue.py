@@ -14,7 +14,8 @@ from videozoo.weights import CATALOGUE, SOURCES, get_weights, list_weights
 from videozoo.weights.convert import convert_state_dict
 from videozoo.weights.hub import class_names, input_settings
 
-# What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's.
+# What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's;
+# mmaction2's C3D alone takes Caffe's C3D mean.
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
                         "pytorchvideo": "pytorchvideo", "mmaction2": "imagenet", "s3d": "inception_tf",
                         "pytorch-i3d": "inception_tf"}
@@ -57,7 +58,8 @@ def test_every_catalogue_row_fits_its_model(row):
     names = class_names(row)
     assert (names is not None) == (row.classes == "kinetics400")
     assert names is None or len(names) == row.num_classes
-    assert row.normalization == SOURCE_NORMALIZATION[row.source] and row.normalization in NORMALIZATION
+    expected = "c3d" if (row.source, row.source_name) == ("mmaction2", "c3d") else SOURCE_NORMALIZATION[row.source]
+    assert row.normalization == expected and row.normalization in NORMALIZATION
     settings = input_settings(row)
     check_model_accepts(model, settings)  # the clip it was trained at fits the network
     settings.transform(3)  # the preprocessing builds

@@ -232,3 +232,16 @@ def test_a_plain_conversion_carries_the_sources_normalisation(tmp_path):
     _convert_via_cli("vmz-caffe2", "c3d", tmp_path / "c3d.pkl", tmp_path / "c3d.safetensors")
     _, _, settings = load_for_inference(tmp_path / "c3d.safetensors")
     assert (settings.normalization, settings.num_frames, settings.crop) == ("kinetics", 16, 112)
+
+
+def test_mmaction2_c3d_reproduces_mmaction2(tmp_path):
+    from tests.weight_sources import MmC3D
+    from videozoo.engine.evaluate import load_for_inference
+
+    reference = MmC3D(num_classes=101)
+    assert sum(p.numel() for p in reference.parameters()) == 78_409_573  # mmaction2's metafile count
+    torch.save({"state_dict": reference.state_dict()}, tmp_path / "c3d.pth")
+    ours = _convert_via_cli("mmaction2", "c3d", tmp_path / "c3d.pth", tmp_path / "c3d.safetensors")
+    assert ours.arch == "c3d" and ours.spec.pool5_padding
+    _same_outputs(reference, ours, torch.randn(2, 3, 16, 112, 112))
+    assert load_for_inference(tmp_path / "c3d.safetensors")[2].normalization == "c3d"  # Caffe's mean, not ImageNet's

@@ -579,4 +579,37 @@ class MmR2plus1d(nn.Module):
 
 def mmaction2_model(name: str, num_classes: int) -> nn.Module:
     """mmaction2's network by our converter name (``ircsn_r152``, ``ipcsn_r50``, ``r2plus1d_r34`` …)."""
+    if name == "c3d":
+        return MmC3D(num_classes)
     return MmR2plus1d(num_classes) if name == "r2plus1d_r34" else mmaction2_csn(name, num_classes)
+
+
+class MmC3D(nn.Module):
+    """mmaction2's C3D backbone (ConvModules without BN, pool5 padded by one in H and W) with an I3DHead-style
+    ``cls_head.fc_cls`` on fc7."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.backbone = nn.Module()
+        cin = 3
+        for name, width in (("conv1a", 64), ("conv2a", 128), ("conv3a", 256), ("conv3b", 256), ("conv4a", 512),
+                            ("conv4b", 512), ("conv5a", 512), ("conv5b", 512)):
+            module = nn.Module()
+            module.conv = nn.Conv3d(cin, width, 3, 1, 1)
+            self.backbone.add_module(name, module)
+            cin = width
+        self.backbone.fc6, self.backbone.fc7 = nn.Linear(8192, 4096), nn.Linear(4096, 4096)
+        self.cls_head = nn.Module()
+        self.cls_head.fc_cls = nn.Linear(4096, num_classes)
+
+    def forward(self, x):
+        b = self.backbone
+        pools = {"conv1a": ((1, 2, 2), 0), "conv2a": ((2, 2, 2), 0), "conv3b": ((2, 2, 2), 0),
+                 "conv4b": ((2, 2, 2), 0), "conv5b": ((2, 2, 2), (0, 1, 1))}
+        for name in ("conv1a", "conv2a", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b"):
+            x = torch.relu(getattr(b, name).conv(x))
+            if name in pools:
+                kernel, padding = pools[name]
+                x = F.max_pool3d(x, kernel, kernel, padding)
+        x = torch.relu(b.fc7(torch.relu(b.fc6(x.flatten(1)))))
+        return self.cls_head.fc_cls(x)

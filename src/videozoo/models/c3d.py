@@ -44,12 +44,15 @@ class C3DSpec:
     Attributes:
         batch_norm: BN after every conv (VMZ's variant; convs keep their bias, as VMZ's do).
         pool5_ceil: Caffe's ceil-mode pool5 (fc6 input 512×1×4×4 = 8192) or floor (VMZ: 4608).
+        pool5_padding: pad pool5 by one in height and width instead (mmaction2's port of the Caffe weights:
+            also 512×1×4×4, but its windows start one pixel earlier than Caffe's).
         fc_width: width of fc6 and fc7.
         clip: the clip the fully connected layers are sized for.
     """
 
     batch_norm: bool = False
     pool5_ceil: bool = True
+    pool5_padding: bool = False
     fc_width: int = 4096
     dropout: float = 0.5
     clip: tuple[int, int, int] = (16, 112, 112)
@@ -87,7 +90,9 @@ class C3D(nn.Module):
                 layers[layer] = ConvNormAct(channels, width, 3, norm=norm, bias=True)
                 channels = width
             else:
-                layers[layer] = nn.MaxPool3d(arg, arg, ceil_mode=layer == "pool5" and spec.pool5_ceil)
+                pool5 = layer == "pool5"
+                layers[layer] = nn.MaxPool3d(arg, arg, padding=(0, 1, 1) if pool5 and spec.pool5_padding else 0,
+                                             ceil_mode=pool5 and spec.pool5_ceil and not spec.pool5_padding)
         self.features = nn.Sequential(layers)
         self.spine = [Window.of(m) for m in self.features.modules() if isinstance(m, (nn.Conv3d, nn.MaxPool3d))]
         self.min_size = min_input_size(self.spine)

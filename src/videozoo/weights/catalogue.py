@@ -273,6 +273,12 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
           (8, 8, "r2plus1d_r34_8x8x1_180e_8xb8_kinetics400_rgb", "20220812-47cfe041", 69.35, 88.32),
           (32, 2, "r2plus1d_r34_32x2x1_180e_8xb8_kinetics400_rgb", "20220812-4270588c", 75.27, 92.03),
       )),
+    WeightsEntry("c3d.mmaction2_sports1m_ucf101", "mmaction2", "c3d",
+                 f"{MM}/v1.0/recognition/c3d/c3d_sports1m-pretrained_8xb30-16x1x1-45e_ucf101-rgb/"
+                 "c3d_sports1m-pretrained_8xb30-16x1x1-45e_ucf101-rgb_20220811-31723200.pth", LICENCES["mmaction2"],
+                 "ucf101", 101, (16, 112, 112), "c3d", resize=128,
+                 accuracy=Accuracy(82.92, 96.11, "UCF-101 split 1", "mmaction2 metafile (configs/recognition/c3d)"),
+                 note="Caffe's Sports-1M C3D fine-tuned on UCF-101 by mmaction2; its pool5 pads (pool5_padding)"),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),

@@ -45,6 +45,7 @@ class Recipe:
     classifier: str = r"^fc\.weight$"
     ignore: str | None = None
     file_format: str = "torch"  # torch (.pth / .pyth, read with weights_only=True) or caffe2 (a blobs pickle)
+    normalization: str | None = None  # what this network takes where it differs from its source's usual
 
 
 _TV_RESNET = (L.TV_PLAIN_CONVS + L.TV_RESNET_BLOCKS,)
@@ -106,6 +107,9 @@ MMACTION2["r2plus1d_r34"] = Recipe(
     "r2plus1d_34", tuple(L.MMACTION2_R2PLUS1D), **_MMACTION2,
     overrides={"stem_mid_channels": 83, "stem_pool": ((1, 3, 3), (1, 2, 2), (0, 1, 1)), "shortcut": "2+1d",
                "bn_eps": 1e-3})
+# mmaction2's C3D (Caffe's Sports-1M C3D, ported with a padded rather than ceil-mode pool5).
+MMACTION2["c3d"] = Recipe("c3d", tuple(L.MMACTION2_C3D), **_MMACTION2, overrides={"pool5_padding": True},
+                          normalization="c3d")  # Caffe's C3D mean (104, 117, 128) on 0-255, std 1
 # kylemin/S3D (the S3D weights torchvision's port follows; 72.08 top-1 published).
 S3D: dict[str, Recipe] = {
     "s3d": Recipe("s3d", tuple(L.KYLEMIN_S3D), classifier=r"^fc\.0\.weight$"),
@@ -268,22 +272,22 @@ def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.P
     recipe = recipe_for(source, name)  # an unsupported network fails before any reading
     model = convert_state_dict(source, name, read_source_file(recipe, src))
     meta = {"converted_from": f"{source}:{name}", **(metadata or {}),
-            "data_settings": data_settings or _default_settings(model.arch, source)}
+            "data_settings": data_settings or _default_settings(model.arch, source, name)}
     if classes is not None and len(classes) != model.num_classes:
         raise CheckpointError(f"{len(classes)} class names for weights with {model.num_classes} outputs")
     save_model(model, dst, classes=classes, metadata=meta)
     return model
 
 
-def _default_settings(arch: str, source: str) -> str:
-    """The model's default clip and crop with the source's normalisation, as a run stores its input settings."""
+def _default_settings(arch: str, source: str, name: str) -> str:
+    """The model's default clip and crop with the network's normalisation, as a run stores its input settings."""
     from ..engine.config import DataConfig
     from ..engine.inputs import resolve_inputs
     from ..models.registry import get_entry
 
     t, h, _ = get_entry(arch).default_clip
-    return resolve_inputs(DataConfig(num_frames=t, crop=h, normalization=SOURCE_NORMALIZATION[source]), arch,
-                          []).to_json()
+    normalization = recipe_for(source, name).normalization or SOURCE_NORMALIZATION[source]
+    return resolve_inputs(DataConfig(num_frames=t, crop=h, normalization=normalization), arch, []).to_json()
 
 
 def describe(model: nn.Module) -> str:

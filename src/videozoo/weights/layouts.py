@@ -225,6 +225,12 @@ MMACTION2_R2PLUS1D: list[Rules] = [
     [(r"^conv1\.", "stem.conv."), (r"\.downsample\.", ".shortcut.")],
 ]
 
+# mmaction2's C3D: ConvModules without BN (conv with bias), fc6 and fc7 in the backbone.
+MMACTION2_C3D: list[Rules] = [
+    MMACTION2_RESNET3D[0],
+    [(r"^(conv\d[ab])\.conv\.", r"features.\1.conv.")],
+]
+
 # -- VMZ's Caffe2 blobs ---------------------------------------------------------------------------------
 
 CAFFE2_BN = (("weight", "_s"), ("bias", "_b"), ("running_mean", "_rm"), ("running_var", "_riv"))
