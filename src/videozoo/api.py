@@ -6,7 +6,7 @@ import os
 
 from torch import nn
 
-from .engine.checkpoint import checkpoint_classes, load_weights, read_checkpoint
+from .engine.checkpoint import checkpoint_classes, load_state_checked, load_weights, model_state, read_checkpoint
 from .models import registry
 
 
@@ -41,8 +41,9 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
         entry = get_weights(pretrained, name)
         model = registry.create_model(name, entry.num_classes, **{**entry.recipe.overrides, **overrides})
         path = pretrained_checkpoint(entry.tag)
-        load_weights(model, path)
-        model.classes = checkpoint_classes(read_checkpoint(path)[1])
+        tensors, metadata = read_checkpoint(path)
+        load_state_checked(model, model_state(tensors), source=str(path), source_arch=metadata["architecture"])
+        model.classes = checkpoint_classes(metadata)
         if num_classes is not None and num_classes != entry.num_classes:
             model.reset_classifier(num_classes)
             model.classes = None

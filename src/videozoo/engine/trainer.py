@@ -204,7 +204,7 @@ class Trainer:
         self.model = create_model(cfg.model.name, len(self.classes), **overrides)
         check_model_accepts(self.model, self.inputs)
         if start is not None:
-            self._load_backbone(start["path"])
+            self._load_backbone(start)
         if cfg.optim.freeze_backbone:
             head = head_parameters(self.model)
             for p in self.model.parameters():
@@ -256,23 +256,24 @@ class Trainer:
 
     # -- set-up helpers ---------------------------------------------------------------------------
     def _finetune_source(self) -> dict:
-        """The checkpoint that ``train.finetune`` names (a path or a weights tag): its path, the overrides
-        its architecture was built with and the input settings it carries (None for a hand-saved one)."""
+        """The checkpoint that ``train.finetune`` names (a path or a weights tag), read once: its path, model
+        state, the overrides its architecture was built with and the input settings it carries (None for a
+        hand-saved one). One of another architecture is refused here, before its overrides are used."""
         from ..weights.hub import resolve_weights
 
         path = resolve_weights(self.cfg.train.finetune)
-        _, metadata = read_checkpoint(path)
-        return {"path": str(path), "overrides": json.loads(metadata.get("overrides", "{}")),
-                "settings": settings_from_metadata(metadata)}
-
-    def _load_backbone(self, path: str) -> None:
         tensors, metadata = read_checkpoint(path)
         arch = metadata["architecture"]
         if arch != self.cfg.model.name:
             raise ConfigError(f"train.finetune: {path} is a {arch} checkpoint, the model is {self.cfg.model.name}")
-        state = {k: v for k, v in model_state(tensors).items() if not k.startswith("head.")}
+        return {"path": str(path), "arch": arch, "state": model_state(tensors),
+                "overrides": json.loads(metadata.get("overrides", "{}")), "settings": settings_from_metadata(metadata)}
+
+    def _load_backbone(self, start: dict) -> None:
+        """The fine-tune checkpoint's weights, but for the head (the new classes keep a fresh one)."""
+        state = {k: v for k, v in start["state"].items() if not k.startswith("head.")}
         own_head = {k: v for k, v in self.model.state_dict().items() if k.startswith("head.")}
-        load_state_checked(self.model, {**state, **own_head}, source=path, source_arch=arch)
+        load_state_checked(self.model, {**state, **own_head}, source=start["path"], source_arch=start["arch"])
 
     def _load_state(self) -> None:
         states, info = restore_training_state(self.out, self.model, self.classes, self.cfg.data.train)

@@ -279,15 +279,20 @@ def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.P
     return model
 
 
-def _default_settings(arch: str, source: str, name: str) -> str:
-    """The model's default clip and crop with the network's normalisation, as a run stores its input settings."""
+def input_settings_for(arch: str, normalization: str, clip: tuple[int, int, int] | None = None, **data):
+    """The :class:`~videozoo.engine.inputs.InputSettings` weights of ``arch`` take, as a run stores them: ``clip``
+    (the model's default when None), ``normalization`` and any other :class:`DataConfig` field in ``data``."""
     from ..engine.config import DataConfig
     from ..engine.inputs import resolve_inputs
     from ..models.registry import get_entry
 
-    t, h, _ = get_entry(arch).default_clip
-    normalization = recipe_for(source, name).normalization or SOURCE_NORMALIZATION[source]
-    return resolve_inputs(DataConfig(num_frames=t, crop=h, normalization=normalization), arch, []).to_json()
+    t, h, _ = clip or get_entry(arch).default_clip
+    return resolve_inputs(DataConfig(num_frames=t, crop=h, normalization=normalization, **data), arch, [])
+
+
+def _default_settings(arch: str, source: str, name: str) -> str:
+    """The model's default clip and crop with the network's normalisation."""
+    return input_settings_for(arch, recipe_for(source, name).normalization or SOURCE_NORMALIZATION[source]).to_json()
 
 
 def describe(model: nn.Module) -> str:

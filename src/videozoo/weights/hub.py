@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..engine.checkpoint import CheckpointError
 from .catalogue import WeightsEntry, get_weights, is_tag
-from .convert import convert_file
+from .convert import convert_file, input_settings_for
 
 
 class WeightsError(CheckpointError):
@@ -115,13 +115,8 @@ def class_names(entry: WeightsEntry) -> list[str] | None:
 
 def input_settings(entry: WeightsEntry):
     """What the weights were trained on, as the :class:`~videozoo.engine.inputs.InputSettings` a run stores."""
-    from ..engine.config import DataConfig
-    from ..engine.inputs import resolve_inputs
-
-    t, h, _ = entry.clip
-    data = DataConfig(num_frames=t, stride=entry.stride, fps=entry.fps, crop=h, resize=entry.resize,
-                      resize_hw=list(entry.resize_hw) if entry.resize_hw else None, normalization=entry.normalization)
-    return resolve_inputs(data, entry.recipe.arch, [])
+    return input_settings_for(entry.recipe.arch, entry.normalization, entry.clip, stride=entry.stride, fps=entry.fps,
+                              resize=entry.resize, resize_hw=list(entry.resize_hw) if entry.resize_hw else None)
 
 
 def pretrained_checkpoint(tag: str, model: str | None = None, *, progress: bool = True) -> Path:
