@@ -186,3 +186,16 @@ def test_weights_cli_errors(capsys):
     assert "did you mean r2plus1d_18" in capsys.readouterr().err
     assert main(["predict", "v.mp4", "--pretrained", "kinetics400"]) == 2
     assert "--pretrained TAG goes with --model NAME" in capsys.readouterr().err
+
+
+def test_convert_with_a_tag_carries_the_rows_classes_and_preprocessing(tmp_path, capsys):
+    from videozoo.engine.evaluate import load_for_inference
+
+    (tmp_path / "r3d.pth").write_bytes(_r3d_bytes(tmp_path))
+    assert main(["convert", "torchvision", "r3d_18", str(tmp_path / "r3d.pth"), str(tmp_path / "r3d.safetensors"),
+                 "--tag", "r3d_18.kinetics400"]) == 0
+    model, classes, settings = load_for_inference(tmp_path / "r3d.safetensors")
+    assert classes[0] == "abseiling" and (settings.fps, settings.resize_hw) == (15, (128, 171))
+    assert main(["convert", "torchvision", "mc3_18", str(tmp_path / "r3d.pth"), str(tmp_path / "x.safetensors"),
+                 "--tag", "r3d_18.kinetics400"]) == 2
+    assert "r3d_18.kinetics400 is torchvision r3d_18, not torchvision mc3_18" in capsys.readouterr().err

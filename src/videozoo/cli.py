@@ -72,17 +72,16 @@ def cmd_flops(args: argparse.Namespace) -> None:
 def cmd_convert(args: argparse.Namespace) -> None:
     from .weights.convert import convert_file, describe
 
-    extras = {}
     if args.tag:  # a catalogue row: its classes and preprocessing travel in the checkpoint
         from .weights.catalogue import get_weights
-        from .weights.hub import class_names, input_settings
+        from .weights.hub import convert_row_file
 
         entry = get_weights(args.tag)
         if (entry.source, entry.source_name) != (args.source, args.name):
             raise UsageError(f"{args.tag} is {entry.source} {entry.source_name}, not {args.source} {args.name}")
-        extras = {"classes": class_names(entry), "data_settings": input_settings(entry).to_json(),
-                  "metadata": {"weights_tag": entry.tag, "weights_url": entry.url}}
-    model = convert_file(args.source, args.name, args.src, args.dst, **extras)
+        model = convert_row_file(entry, args.src, args.dst)
+    else:
+        model = convert_file(args.source, args.name, args.src, args.dst)
     print(f"wrote {args.dst}: {describe(model)}")
 
 

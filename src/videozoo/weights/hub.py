@@ -126,11 +126,16 @@ def pretrained_checkpoint(tag: str, model: str | None = None, *, progress: bool 
     dst = converted_path(entry)
     if dst.is_file():
         return dst
-    src = download(entry, progress=progress)
-    convert_file(entry.source, entry.source_name, src, dst, classes=class_names(entry),
-                 data_settings=input_settings(entry).to_json(),
-                 metadata={"weights_tag": entry.tag, "weights_url": entry.url})
+    convert_row_file(entry, download(entry, progress=progress), dst)
     return dst
+
+
+def convert_row_file(entry: WeightsEntry, src: str | os.PathLike, dst: str | os.PathLike):
+    """Convert the file of catalogue row ``entry`` into a checkpoint carrying the row's classes, input settings,
+    tag and URL. Returns the model."""
+    return convert_file(entry.source, entry.source_name, src, dst, classes=class_names(entry),
+                        data_settings=input_settings(entry).to_json(),
+                        metadata={"weights_tag": entry.tag, "weights_url": entry.url})
 
 
 def resolve_weights(value: str | os.PathLike) -> Path:
