@@ -1,25 +1,32 @@
-"""Training speed: our engine against bare PyTorch loops, in one run.
+"""Training speed: our engine against bare PyTorch loops, in one run, with this CPU's peaks beside them.
 
-    python benchmarks/train_speed.py [--steps 6] [--batch 8]
+    python benchmarks/train_speed.py [--steps 6] [--batch 8] [--model r2plus1d_18] [--frames 8] [--loader]
 
-Times training steps of r2plus1d_18 on 8×112×112 clips (batch 8, in-memory
-random clips, so decoding is not measured; benchmarks/data_speed.py does
-that):
+On whatever CPU it runs on, it measures this CPU's fp32 and bf16 matmul peaks
+(GFLOP/s of a 2048² matmul, best of several) and times training steps of
+r2plus1d_18 on 8×112×112 clips (batch 8, in-memory random clips: decoding is
+``--loader``'s row):
 
-- torchvision r2plus1d_18, bare fp32 loop (SGD): the reference;
-- our r2plus1d_18 (the same network: ``mid_channels="per_block"``), bare loop with the engine's default
-  settings (bf16 autocast where native, channels-last-3d, AdamW): the engine's own model, bare; twice:
-  with oneDNN's raw bf16 kernels, and with the fp32 weight gradients the engine uses where those kernels
-  are wrong (see ``videozoo.engine.bf16_guard``);
-- the engine: ``Trainer.train_epoch`` with its defaults, fed the same in-memory batches
-  (progress bar, metrics, schedule, all of it).
+- ``torchvision fp32``: torchvision's r2plus1d_18, bare fp32 loop (SGD): the reference;
+- ``raw bf16``: our network (``mid_channels="per_block"``, torchvision's), a bare loop with bf16
+  autocast, channels-last-3d and oneDNN's raw kernels: the ceiling, wrong weight gradients and all;
+- ``guarded bf16``: the same bare loop after the engine's per-layer bf16 guard (the engine's own bare step);
+- ``engine``: :class:`~videozoo.engine.core.TrainingCore`'s epoch loop with the defaults of ``videozoo train``
+  (AdamW, schedule, progress bar, metrics, all of it), fed the same in-memory batches;
+- ``engine + data`` (``--loader``): ``Trainer.train_epoch`` as ``videozoo train`` runs it, decoding synthetic
+  videos with 2 loader workers.
 
-It prints clips/s, the engine's overhead over its own bare step and the speed-up over the reference.
+Each row: s/step, clips/s, achieved GFLOP/s (3 × forward FLOPs per clip), its share of this CPU's bf16 (or
+fp32) matmul peak, the speed-up over the reference, and the whole-model conv weight gradient's relative error
+against fp32 (the model in eval mode, one batch). Targets (issue 15): engine within 10% of raw bf16; engine
+overhead over its own bare step below 5%; on an AMX CPU at least 3.5× the fp32 reference.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import platform
 import statistics
 import tempfile
 import time
@@ -28,18 +35,43 @@ from pathlib import Path
 import torch
 import torchvision
 
-import videozoo
 from videozoo.data import SynthConfig, make_synthetic_dataset
-from videozoo.engine.bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
+from videozoo.engine.bf16_guard import Bf16Guard
 from videozoo.engine.config import load_config
+from videozoo.engine.core import TrainingCore
 from videozoo.engine.predictor import autocast_dtype, resolve_precision
 from videozoo.engine.trainer import Trainer
+from videozoo.models.cards import count_macs
+from videozoo.weights.convert import convert_state_dict
 
-CLIP = (8, 112, 112)
+CL = torch.channels_last_3d
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                flags = Path("/proc/cpuinfo").read_text()
+                isa = "AMX" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags else "no bf16 ISA"
+                return f"{line.split(':', 1)[1].strip()} ({isa})"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of the best of ``repeats`` n×n matmuls."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 def bare_steps(model, optimizer, batches, dtype, memory_format) -> float:
-    """Seconds per step of a plain loop."""
+    """Seconds per step of a plain loop (the first step warms caches up and is not counted)."""
     model.train()
     times = []
     for x, y in batches:
@@ -51,63 +83,126 @@ def bare_steps(model, optimizer, batches, dtype, memory_format) -> float:
         loss.backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
-    return statistics.mean(times[1:])  # the first step warms caches up
+    return statistics.mean(times[1:])
+
+
+def conv_grads(model, x, dtype) -> torch.Tensor:
+    """Every 5-D weight gradient of one backward pass, the model in eval mode, flattened."""
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        out = model(x)
+    g = torch.Generator().manual_seed(3)
+    (out.float() * torch.randn(out.shape, generator=g)).sum().backward()
+    grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.dim() == 5])
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def grad_error(grads: torch.Tensor, reference: torch.Tensor) -> float:
+    if not torch.isfinite(grads).all():
+        return float("inf")
+    return ((grads - reference).norm() / reference.norm()).item()
+
+
+def engine_core(cfg_overrides: list[str], tmp: Path, model: torch.nn.Module) -> TrainingCore:
+    cfg = load_config(None, [f"data.train={tmp}", f"out={tmp / 'run'}", *cfg_overrides])
+    return TrainingCore(cfg, model, tmp / "run")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--model", default="r2plus1d_18", choices=["r2plus1d_18", "r3d_18"])
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--loader", action="store_true", help="also time videozoo train with data loading")
     args = parser.parse_args()
     torch.manual_seed(0)
-    batches = [(torch.randn(args.batch, 3, *CLIP), torch.randint(0, 400, (args.batch,))) for _ in range(args.steps)]
-
-    reference = torchvision.models.video.r2plus1d_18()
-    ref_s = bare_steps(reference, torch.optim.SGD(reference.parameters(), lr=0.01, momentum=0.9), batches, None,
-                       torch.contiguous_format)
-
+    clip = (args.frames, 112, 112)
+    batches = [(torch.randn(args.batch, 3, *clip), torch.randint(0, 400, (args.batch,))) for _ in range(args.steps)]
+    fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     dtype = autocast_dtype(resolve_precision("auto", torch.device("cpu")))
-    ours = videozoo.create_model("r2plus1d_18", mid_channels="per_block").to(memory_format=torch.channels_last_3d)
-    raw_s = bare_steps(ours, torch.optim.AdamW(ours.parameters(), lr=1e-3, weight_decay=0.05), batches, dtype,
-                       torch.channels_last_3d)
-    guarded = dtype is not None and not bf16_weight_grads_ok()
-    if guarded:
-        fp32_weight_grads(ours)
-    bare_s = bare_steps(ours, torch.optim.AdamW(ours.parameters(), lr=1e-3, weight_decay=0.05), batches, dtype,
-                        torch.channels_last_3d)
+
+    reference = getattr(torchvision.models.video, args.model)()
+    overrides = {"mid_channels": "per_block"} if args.model == "r2plus1d_18" else {}
+    ours = convert_state_dict("torchvision", args.model, reference.state_dict()).to(memory_format=CL)
+    gmacs = count_macs(ours, clip) / 1e9
+    x_check = batches[0][0][:4].contiguous(memory_format=CL)
+    fp32_grads = conv_grads(copy.deepcopy(ours), x_check, None)
+    errors = {"torchvision fp32": grad_error(conv_grads(reference, batches[0][0][:4], None), fp32_grads),
+              "raw bf16": grad_error(conv_grads(ours, x_check, dtype), fp32_grads)}
+
+    seconds = {"torchvision fp32": bare_steps(reference, torch.optim.SGD(reference.parameters(), lr=0.01,
+                                                                          momentum=0.9), batches, None,
+                                              torch.contiguous_format)}
+    # Each loop trains its own copy: the raw kernels' NaN gradients would poison the weights of the next.
+    raw = copy.deepcopy(ours)
+    seconds["raw bf16"] = bare_steps(raw, torch.optim.AdamW(raw.parameters(), lr=1e-3, weight_decay=0.05,
+                                                            foreach=True), batches, dtype, CL)
+    guard = Bf16Guard(ours)
+    if dtype is not None:
+        with torch.autocast("cpu", dtype=dtype):
+            guard.prepare(lambda: ours(batches[0][0].contiguous(memory_format=CL)))
+    fixed = [r for r in guard.report or [] if r["fix"]]
+    errors["guarded bf16"] = errors["engine"] = grad_error(conv_grads(ours, x_check, dtype), fp32_grads)
+    guarded = copy.deepcopy(ours)
+    seconds["guarded bf16"] = bare_steps(guarded, torch.optim.AdamW(guarded.parameters(), lr=1e-3,
+                                                                    weight_decay=0.05, foreach=True),
+                                         batches, dtype, CL)
 
     with tempfile.TemporaryDirectory() as tmp:
-        make_synthetic_dataset(Path(tmp) / "d", SynthConfig(classes=2, per_class=2, val_per_class=0, frames=8))
-        cfg = load_config(None, [f"data.train={Path(tmp) / 'd' / 'train.csv'}", f"out={Path(tmp) / 'run'}",
-                                 "model.name=r2plus1d_18", "model.overrides.mid_channels=per_block",
-                                 "data.crop=112", f"train.batch_size={args.batch}", "train.epochs=1",
-                                 "train.progress=false"])
-        trainer = Trainer(cfg)
-        trainer.model.reset_classifier(400)
-        trainer.model.to(memory_format=torch.channels_last_3d)
-        trainer.optimizer = torch.optim.AdamW(trainer.model.parameters(), lr=1e-3, weight_decay=0.05)
-        trainer.loader = [{"video": x, "label": y, "skipped": []} for x, y in batches]
-        trainer.train_epoch(0)  # warm-up epoch
-        start = time.perf_counter()
-        trainer.train_epoch(0)
-        engine_s = (time.perf_counter() - start) / args.steps
+        tmp = Path(tmp)
+        core = engine_core([f"model.name={args.model}", f"train.batch_size={args.batch}", "train.epochs=1"], tmp,
+                           copy.deepcopy(ours))
+        core.guard.report = guard.report  # the copy carries the guard's fixes already
+        optimizer, scheduler = core.optimizer(args.steps)
+        loader = [{"video": x, "label": y, "skipped": []} for x, y in batches]
 
-    precision = resolve_precision("auto", torch.device("cpu"))
-    rows = [("torchvision r2plus1d_18, bare fp32 loop (SGD)", ref_s),
-            (f"videozoo r2plus1d_18, bare loop ({precision}, channels-last, AdamW), raw oneDNN"
-             + (" [WRONG weight grads here]" if guarded else ""), raw_s),
-            (f"videozoo r2plus1d_18, bare loop ({precision}, channels-last, AdamW)"
-             + (", fp32 weight grads" if guarded else ""), bare_s),
-            ("videozoo engine (Trainer.train_epoch, defaults)", engine_s)]
-    print(f"training steps, batch {args.batch} × 3 × {'×'.join(map(str, CLIP))}, {torch.get_num_threads()} threads")
-    if guarded:
-        print("this CPU's oneDNN computes wrong bf16 conv weight gradients (see videozoo/engine/bf16_guard.py): "
-              "the engine computes them in fp32; the raw row is for reference only")
-    print(f"{'loop':<96} {'s/step':>7} {'clips/s':>8} {'× ref':>6}")
-    for label, seconds in rows:
-        print(f"{label:<96} {seconds:7.3f} {args.batch / seconds:8.2f} {ref_s / seconds:6.2f}")
-    print(f"engine overhead over its own bare step: {100 * (engine_s / bare_s - 1):+.1f}% (target < 5%)")
-    print(f"engine defaults vs bare fp32 torchvision: {ref_s / engine_s:.2f}× (target ≥ 4×)")
+        def step(net, batch):
+            logits = net(batch["video"])
+            return torch.nn.functional.cross_entropy(logits.float(), batch["label"]), logits, batch["label"]
+
+        core.train_epoch(loader, 0, step, optimizer, scheduler)  # warm-up epoch
+        start = time.perf_counter()
+        core.train_epoch(loader, 0, step, optimizer, scheduler)
+        seconds["engine"] = (time.perf_counter() - start) / args.steps
+
+        if args.loader:
+            make_synthetic_dataset(tmp / "d", SynthConfig(classes=4, per_class=args.batch * args.steps // 4 + 2,
+                                                          val_per_class=0, frames=max(2 * args.frames, 16),
+                                                          size=128))
+            cfg = load_config(None, [f"data.train={tmp / 'd' / 'train.csv'}", f"out={tmp / 'run2'}",
+                                     f"model.name={args.model}", *(f"model.overrides.{k}={v}"
+                                                                   for k, v in overrides.items()),
+                                     f"data.num_frames={args.frames}", "data.crop=112",
+                                     f"train.batch_size={args.batch}", "train.epochs=1", "data.num_workers=2"])
+            trainer = Trainer(cfg)
+            trainer.train_epoch(0)  # warm-up: guard, workers
+            row = trainer.train_epoch(1)
+            seconds["engine + data (2 workers)"] = args.batch / row["clips_per_s"]
+            errors["engine + data (2 workers)"] = errors["engine"]
+
+    print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"matmul peak: fp32 {fp32_peak:.0f} GFLOP/s, bf16 {bf16_peak:.0f} GFLOP/s ({bf16_peak / fp32_peak:.1f}×)")
+    print(f"{args.model}, batch {args.batch} × 3 × {'×'.join(map(str, clip))}, {gmacs:.1f} GMACs/clip forward; "
+          f"bf16 guard fixed {len(fixed)} of {len(guard.report or [])} conv shapes"
+          + (f" ({', '.join(sorted({r['fix'] for r in fixed}))})" if fixed else ""))
+    print(f"{'loop':<28} {'s/step':>7} {'clips/s':>8} {'GFLOP/s':>8} {'% peak':>7} {'× ref':>6} {'grad err':>9}")
+    ref = seconds["torchvision fp32"]
+    for label, s in seconds.items():
+        gflops = 3 * 2 * gmacs * args.batch / s
+        peak = fp32_peak if label == "torchvision fp32" or dtype is None else bf16_peak
+        print(f"{label:<28} {s:7.3f} {args.batch / s:8.2f} {gflops:8.1f} {100 * gflops / peak:6.1f}% "
+              f"{ref / s:6.2f} {errors[label]:9.2e}")
+    raw, engine = seconds["raw bf16"], seconds["engine"]
+    print(f"engine vs raw bf16 ceiling: {100 * raw / engine:.0f}% of its speed (target ≥ 90%)")
+    print(f"engine overhead over its own bare step: {100 * (engine / seconds['guarded bf16'] - 1):+.1f}% "
+          "(target < 5%)")
+    print(f"engine vs bare fp32 torchvision: {ref / engine:.2f}× (target on AMX ≥ 3.5×)")
+    if args.loader:
+        print(f"videozoo train with data (2 workers) vs the engine's step: "
+              f"{100 * engine / seconds['engine + data (2 workers)']:.0f}% (target ≥ 90%)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine import trainer as trainer_mod
 from videozoo.engine.checkpoint import read_checkpoint, read_training_checkpoint
 from videozoo.engine.config import ConfigError, load_config
-from videozoo.engine.trainer import TrainingDiverged, train
+from videozoo.engine.core import TrainingDiverged
+from videozoo.engine.trainer import train
 
 TINY = ["model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
         "train.batch_size=4", "train.progress=false", "optim.warmup_epochs=0"]

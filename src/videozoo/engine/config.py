@@ -233,6 +233,9 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
         for modality, name in b.modalities.items():
             _choice("blend.modalities", modality, ("rgb", "flow", "audio"))
             get_entry(name)
+        if d.modality != "rgb":
+            raise ConfigError("config key 'data.modality': a joint run takes its streams from blend.modalities "
+                              "(and flow from blend.flow_root); leave data.modality at rgb")
         if not 0 < b.holdout < 0.5:
             raise ConfigError(f"config key 'blend.holdout': must be in (0, 0.5), got {b.holdout}")
         if "flow" in b.modalities and not b.flow_root:

@@ -25,43 +25,24 @@ import csv
 import json
 import logging
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..data.audio import has_audio
-from ..data.datasets import (
-    AudioConfig,
-    DataError,
-    SkipLog,
-    VideoDataset,
-    collate_videos,
-    data_root_of,
-    load_items,
-    write_classes,
-)
+from ..data.datasets import AudioConfig, DataError, VideoDataset, data_root_of, load_items, write_classes
 from ..models.multimodal import FUSED
 from ..models.registry import create_model, get_entry
-from .bf16_guard import bf16_weight_grads_ok, fp32_weight_grads
+from . import distributed as dist_utils
 from .checkpoint import save_training_checkpoint
-from .config import RunConfig, check_config, config_to_yaml
+from .config import ConfigError, RunConfig, check_config, config_to_yaml
+from .core import TrainingCore
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
-from .inputs import modality_keys, multimodal_dataset, resolve_inputs, visual_modality
-from .metrics import _pyplot, topk_correct
-from .predictor import autocast_dtype, resolve_precision
-from .trainer import (
-    TrainingDiverged,
-    build_optimizer,
-    loader_start,
-    lr_factor,
-    resolve_device,
-    restore_training_state,
-    resume_config,
-)
+from .inputs import check_model_accepts, modality_keys, multimodal_dataset, resolve_inputs, visual_modality
+from .metrics import _pyplot
+from .trainer import finetune_source, load_backbone, restore_training_state, resume_config
 
 log = logging.getLogger("videozoo.train")
 
@@ -80,6 +61,9 @@ def split_holdout(labels: list[int], share: float, seed: int) -> tuple[list[int]
 
 
 class MultiModalTrainer:
+    """A late-fusion run on :class:`~videozoo.engine.core.TrainingCore`: the model and the loss
+    Σ_h w_h L_h are its own, the step, loops, precision, DDP and schedule the core's."""
+
     def __init__(self, cfg: RunConfig, resume: bool = False) -> None:
         if resume:
             cfg = resume_config(cfg.out, cfg.train.epochs)
@@ -87,8 +71,6 @@ class MultiModalTrainer:
         check_config(cfg)
         self.cfg, b, d = cfg, cfg.blend, cfg.data
         self.out = Path(cfg.out)
-        self.device = resolve_device(cfg.train.device)
-        self.precision = resolve_precision(cfg.train.precision, self.device)
         self.schedule = BlendSchedule(b.weighting, b.warmup_epochs, b.super_epoch)
         if b.weighting == "online" and b.warmup_epochs >= cfg.train.epochs:
             log.warning("online G-Blend estimates after blend.warmup_epochs (%d), but the run has %d epochs: the "
@@ -106,32 +88,69 @@ class MultiModalTrainer:
         self.val_items = load_items(d.val, fmt=d.format, root=d.root, classes=self.classes)[0] if d.val else []
 
         self.modalities = dict(b.modalities)
+        start = self._finetune_source() if cfg.train.finetune and not resume else None
         visual = visual_modality(self.modalities)
-        overrides = {m: dict(b.backbone_overrides.get(m, {})) for m in self.modalities}
-        if "flow" in overrides:
-            overrides["flow"].setdefault("in_channels", 2)
-        for m, name in self.modalities.items():
-            if "zero_init_residual" in get_entry(name).override_names() and cfg.train.zero_init_residual:
-                overrides[m].setdefault("zero_init_residual", True)
         # Clip settings (saved in the checkpoints for eval) also for audio alone: the dataset samples clips.
         self.inputs = resolve_inputs(d, self.modalities[visual] if visual else "r2plus1d_18", self.train_items)
-        self.model = create_model("multimodal", len(self.classes), backbones=self.modalities,
-                                  backbone_overrides=overrides, fusion_hidden=b.fusion_hidden)
-        self.heads = list(self.model.head_names)
-        if self.device.type == "cpu" and self.precision == "bf16" and not bf16_weight_grads_ok():
-            fp32_weight_grads(self.model)
-        self.model.to(self.device)
+        model = create_model("multimodal", len(self.classes), backbones=self.modalities,
+                             backbone_overrides=self._overrides(start), fusion_hidden=b.fusion_hidden)
+        for m in ("rgb", "flow"):
+            if m in self.modalities:
+                check_model_accepts(model.backbones[m], self.inputs)
+        if start is not None:
+            load_backbone(model, start, start["prefix"])
+        self.heads = list(model.head_names)
+        # A step may train a subset of the heads (a G-Blend estimate trains each alone): DDP must allow it.
+        self.core = TrainingCore(cfg, model, self.out, find_unused_parameters=True)
+        self.model, self.device, self.dist, self.skips = self.core.model, self.core.device, self.core.dist, \
+            self.core.skips
         self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels) if "audio" in self.modalities else None
         self.audio_tracks = self._probe_audio() if self.audio else None
         self.train_set = self._dataset(self.train_items, train=True)
+        self.loader = self.core.train_loader(self.train_set)
+        self.steps_per_epoch = self.core.steps_per_epoch(self.loader)
         self.keys = modality_keys(self.modalities, self.train_set)  # modality -> its tensor in a batch
         self.measure_sets = {"train_subset": self._dataset(self.subset_items, train=False),
                              "holdout": self._dataset(self.held_items, train=False)}
         if self.val_items:
             self.measure_sets["val"] = self._dataset(self.val_items, train=False)
-        self.skips = SkipLog()
         self.metrics: list[dict] = []
         self.weights = self._initial_weights()
+
+    def _finetune_source(self) -> dict:
+        """``train.finetune``: a multi-modal run's checkpoint (every backbone) or one network's checkpoint or
+        weights tag of a modality's backbone architecture (that backbone; RGB first where several fit)."""
+        start = finetune_source(self.cfg.train.finetune, ("multimodal", *self.modalities.values()))
+        if start["arch"] == "multimodal":
+            if start["overrides"].get("backbones") != self.modalities:
+                raise ConfigError(f"train.finetune: {start['path']} has the backbones "
+                                  f"{start['overrides'].get('backbones')}, blend.modalities are {self.modalities}")
+            start["prefix"], start["modality"] = "", None
+        else:
+            modality = next(m for m in sorted(self.modalities, key=lambda m: m != "rgb")
+                            if self.modalities[m] == start["arch"])
+            start["prefix"], start["modality"] = f"backbones.{modality}.", modality
+        d = self.cfg.data
+        if d.normalization is None and start["settings"] is not None and start["modality"] in (None, "rgb"):
+            d.normalization = start["settings"].normalization  # the preprocessing the weights were trained with
+        return start
+
+    def _overrides(self, start: dict | None) -> dict[str, dict]:
+        """Per modality: create_model overrides (a fine-tune checkpoint's first, then blend.backbone_overrides)."""
+        cfg = self.cfg
+        overrides = {m: dict(cfg.blend.backbone_overrides.get(m, {})) for m in self.modalities}
+        if start is not None and start["modality"] is not None:
+            overrides[start["modality"]] = {**start["overrides"], **overrides[start["modality"]]}
+        elif start is not None:
+            for m, o in start["overrides"].get("backbone_overrides", {}).items():
+                overrides[m] = {**o, **overrides[m]}
+        if "flow" in overrides:
+            overrides["flow"].setdefault("in_channels", 2)
+        for m, name in self.modalities.items():
+            if ("zero_init_residual" in get_entry(name).override_names() and cfg.train.zero_init_residual
+                    and start is None):
+                overrides[m].setdefault("zero_init_residual", True)
+        return overrides
 
     # -- set-up ------------------------------------------------------------------------------------
     def _dataset(self, items, train: bool) -> VideoDataset:
@@ -166,87 +185,46 @@ class MultiModalTrainer:
         return {h: 1.0 / len(self.heads) for h in self.heads}  # warm-up: uniform
 
     def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
-        return {m: batch[key].to(self.device, non_blocking=True) for m, key in self.keys.items()}
+        return {m: batch[key] for m, key in self.keys.items()}
 
     def _optim(self, epochs: int):
-        optimizer = build_optimizer(self.model, self.cfg)
-        steps = max(math.ceil(len(self.train_set) / self.cfg.train.batch_size), 1)
-        cfg = copy.deepcopy(self.cfg)
-        cfg.train.epochs = epochs
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, cfg))
-        return optimizer, scheduler
+        """The run's optimizer and a schedule over ``epochs`` (a warm-up is the first epochs of the run it
+        measures: the same schedule)."""
+        return self.core.optimizer(self.steps_per_epoch, epochs)
 
     # -- measuring ---------------------------------------------------------------------------------
-    @torch.no_grad()
     def measure(self, name: str, heads: tuple[str, ...] | None = None) -> dict[str, tuple[float, float]]:
         """Per head (all, or ``heads``): (mean loss, top-1) on one of the measurement sets."""
         heads = tuple(self.heads) if heads is None else heads
-        self.model.eval()
-        dataset = self.measure_sets[name]
-        loader = DataLoader(dataset, batch_size=self.cfg.train.batch_size, num_workers=self.cfg.data.num_workers,
-                            collate_fn=collate_videos, **loader_start(self.cfg.data))
-        dtype = autocast_dtype(self.precision)
-        loss = dict.fromkeys(heads, 0.0)
-        correct = dict.fromkeys(heads, 0.0)
-        seen = 0
-        for batch in loader:
-            self.skips.record(batch["skipped"])
-            if "label" not in batch:
-                continue
+
+        def forward(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
             # Eval datasets give one clip, one view: (B, 1, ...) → (B, ...).
-            inputs = {m: x[:, 0] for m, x in self._inputs(batch).items()}
-            y = batch["label"].to(self.device)
-            with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                out = self.model(inputs, heads=heads)
-            for h in heads:
-                logits = out[h].float()
-                loss[h] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-                correct[h] += topk_correct(logits, y, 1).sum().item()
-            seen += len(y)
-        seen = max(seen, 1)
-        return {h: (loss[h] / seen, correct[h] / seen) for h in heads}
+            return model({m: self.core.clip(x[:, 0]) for m, x in self._inputs(batch).items()}, heads=heads)
+
+        scores = self.core.evaluate(self.measure_sets[name], forward, heads)
+        return {h: (scores[h]["loss"], scores[h]["top1"]) for h in heads}
 
     def stats(self, measured: dict) -> dict[str, HeadStats]:
         k = 0 if self.cfg.blend.metric == "loss" else 1
         return {h: HeadStats(measured["train_subset"][h][k], measured["holdout"][h][k]) for h in self.heads}
 
     # -- training ----------------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, optimizer, scheduler, weights: dict[str, float] | None = None) -> dict:
+    def train_epoch(self, epoch: int, optimizer, scheduler, weights: dict[str, float] | None = None,
+                    epochs: int | None = None) -> dict:
         """One epoch of L = Σ_h w_h L_h (``weights``, default the run's); heads weighted 0 are not computed."""
-        cfg = self.cfg
         weights = self.weights if weights is None else weights
         heads = tuple(h for h in self.heads if weights.get(h, 0.0) > 0)
-        self.model.train()
-        self.train_set.set_epoch(epoch)
-        g = torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch)
-        loader = DataLoader(self.train_set, batch_size=cfg.train.batch_size, shuffle=True, generator=g,
-                            num_workers=cfg.data.num_workers, collate_fn=collate_videos,
-                            drop_last=len(self.train_set) >= 2 * cfg.train.batch_size, **loader_start(cfg.data))
-        dtype = autocast_dtype(self.precision)
-        total = seen = 0.0
-        start = time.perf_counter()
-        for batch in loader:
-            self.skips.record(batch["skipped"])
-            if "label" not in batch:
-                continue
-            y = batch["label"].to(self.device)
-            with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                out = self.model(self._inputs(batch), heads=heads)
-                loss = sum(weights[h] * nn.functional.cross_entropy(out[h].float(), y,
-                                                                    label_smoothing=cfg.optim.label_smoothing)
-                           for h in heads)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"the loss became {loss.item()} at epoch {epoch + 1}; lower optim.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.optim.clip_grad_norm:
-                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(y)
-            seen += len(y)
-        return {"train_loss": total / max(seen, 1), "lr": optimizer.param_groups[-1]["lr"],
-                "clips_per_s": seen / (time.perf_counter() - start)}
+        smoothing = self.cfg.optim.label_smoothing
+
+        def step(net: nn.Module, batch: dict):
+            out = net(self._inputs(batch), heads=heads)
+            y = batch["label"]
+            loss = sum(weights[h] * nn.functional.cross_entropy(out[h].float(), y, label_smoothing=smoothing)
+                       for h in heads)
+            return loss, out[FUSED] if FUSED in heads else out[heads[0]], y
+
+        row = self.core.train_epoch(self.loader, epoch, step, optimizer, scheduler, epochs=epochs)
+        return {"train_loss": row["train_loss"], "lr": row["lr"], "clips_per_s": row["clips_per_s"]}
 
     def _record(self, epoch: int, phase: str, row: dict, measured: dict, previous: dict | None) -> dict:
         row = {"epoch": epoch, "phase": phase, **row}
@@ -317,6 +295,8 @@ class MultiModalTrainer:
         return [("main", self.cfg.train.epochs)]
 
     def _save(self, optimizer, scheduler, info: dict) -> None:
+        if not self.dist.is_main:
+            return
         save_training_checkpoint(
             self.out / "last.safetensors", self.model, classes=self.classes,
             states={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -330,12 +310,15 @@ class MultiModalTrainer:
 
     def run(self) -> dict:
         cfg, b = self.cfg, self.cfg.blend
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(config_to_yaml(cfg))
-        write_classes(self.out / "classes.txt", self.classes)
-        from torch.utils.tensorboard import SummaryWriter
+        main = self.dist.is_main
+        writer = None
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(config_to_yaml(cfg))
+            write_classes(self.out / "classes.txt", self.classes)
+            from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(self.out / "tensorboard"))
+            writer = SummaryWriter(str(self.out / "tensorboard"))
         log.info("multi-modal training (%s) of %s on %d videos (%d held out), %s weighting",
                  ", ".join(f"{m}: {n}" for m, n in self.modalities.items()), len(self.classes),
                  len(self.train_items), len(self.held_items), b.weighting)
@@ -391,7 +374,7 @@ class MultiModalTrainer:
                             extra = {}
                         self._estimate(epoch_no, gain, over, estimates, **extra)
                     for key, value in row.items():
-                        if isinstance(value, float) and math.isfinite(value):
+                        if writer is not None and isinstance(value, float) and math.isfinite(value):
                             writer.add_scalar(key, value, epoch_no)
                     self._write_metrics()
                     log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s", epoch_no, phase,
@@ -400,7 +383,10 @@ class MultiModalTrainer:
                     self._save(optimizer, scheduler, {"epoch": epoch_no, "phase": phase, "phase_index": index,
                                                       "phase_epoch": e, "estimates": estimates, "history": history})
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
+        if not main:
+            return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
         (self.out / "blend.json").write_text(json.dumps({"weighting": b.weighting, "estimate": b.estimate,
                                                          "final": self.weights, "estimates": estimates,
                                                          "audio_tracks": self.audio_tracks,
@@ -431,6 +417,8 @@ class MultiModalTrainer:
         return {name: self.measure(name) for name in self.measure_sets}
 
     def _write_metrics(self) -> None:
+        if not self.dist.is_main:
+            return
         fields = list(dict.fromkeys(k for row in self.metrics for k in row))
         with (self.out / "metrics.csv").open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -458,4 +446,7 @@ class MultiModalTrainer:
 
 def train_multimodal(cfg: RunConfig, resume: bool = False) -> dict:
     """Train ``cfg.blend.modalities`` jointly; ``resume`` continues the run in ``cfg.out`` from its last epoch."""
-    return MultiModalTrainer(cfg, resume=resume).run()
+    try:
+        return MultiModalTrainer(cfg, resume=resume).run()
+    finally:
+        dist_utils.teardown()
