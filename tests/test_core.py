@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from videozoo.data import SynthConfig, make_synthetic_dataset
+from videozoo.data import SynthConfig, VideoDataset, load_items, make_synthetic_dataset
 from videozoo.engine.checkpoint import read_checkpoint
 from videozoo.engine.config import ConfigError, load_config
 from videozoo.engine.multimodal import MultiModalTrainer, train_multimodal
@@ -114,3 +114,28 @@ def test_a_joint_run_under_ddp_matches_one_process(av, tmp_path):
             if name.startswith(f"{FUSED}_holdout"):
                 assert float(x) == pytest.approx(float(y), rel=1e-3), name
 
+
+
+def test_persistent_workers_draw_each_epochs_clips(av):
+    """The training loader's workers live for the run; the epoch travels with each index, so every epoch's
+    clips are those the dataset draws in the main process for that epoch (and differ between epochs)."""
+    from videozoo.engine.core import TrainingCore
+    from videozoo.engine.inputs import resolve_inputs
+    from videozoo.models.registry import create_model
+
+    cfg = config(av, av / "unused", "data.num_workers=2", "train.batch_size=2", "train.precision=fp32")
+    items, classes = load_items(av / "train.csv")
+    inputs = resolve_inputs(cfg.data, "r2plus1d_18", items)
+    dataset = VideoDataset(items, classes, inputs.sampling, inputs.transform(), train=True, seed=0)
+    core = TrainingCore(cfg, create_model("r2plus1d_18", len(classes), base_width=8), av / "unused")
+    loader = core.train_loader(dataset)
+    assert loader.persistent_workers
+    seen = {}
+    for epoch in (0, 1):
+        loader.sampler.set_epoch(epoch)
+        seen[epoch] = [b for b in loader]
+        order = [(epoch, i) for i in loader.sampler.sampler]
+        for batch, keys in zip(seen[epoch], [order[k:k + 2] for k in range(0, len(order), 2)], strict=False):
+            expected = torch.stack([dataset[key]["video"] for key in keys])
+            assert torch.equal(batch["video"], expected)
+    assert not torch.equal(seen[0][0]["video"], seen[1][0]["video"])

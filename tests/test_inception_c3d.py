@@ -134,13 +134,33 @@ def test_inception_endpoints_and_shape_errors():
     with torch.no_grad():
         maps = model.forward_endpoints(x, until="Mixed_4b")
     assert list(maps)[-1] == "Mixed_4b" and maps["Conv2d_1a"].shape[2:] == (8, 112, 112)
+    fixed = videozoo.create_model("s3d", base_width=8, head_pool="fixed").eval()
     with pytest.raises(ValueError, match=r"T ≥ \d+, H ≥ \d+, W ≥ \d+"):
-        model(torch.randn(1, 3, 16, 112, 112))
+        fixed(torch.randn(1, 3, 16, 112, 112))
     with pytest.raises(ValueError, match="3 channels"):
         model(torch.randn(1, 2, 16, 224, 224))
     small = videozoo.create_model("s3d", base_width=8, head_pool="global").eval()
     with torch.no_grad():
         assert small(torch.randn(1, 3, 8, 112, 112)).shape == (1, 400)
+
+
+@pytest.mark.parametrize("name", ["i3d", "s3d", "s3d_g"])
+def test_the_default_head_is_the_published_one_where_it_fits_and_global_below(name):
+    """head_pool="auto" (the default): at 224 the published 2×7×7 head (the outputs of "fixed", hence
+    torchvision's); at the 112 and 160 crops small data sets fine-tune at, the global average ("global")."""
+    torch.manual_seed(0)
+    auto = videozoo.create_model(name, base_width=8).eval()
+    fixed = videozoo.create_model(name, base_width=8, head_pool="fixed").eval()
+    pooled = videozoo.create_model(name, base_width=8, head_pool="global").eval()
+    fixed.load_state_dict(auto.state_dict())
+    pooled.load_state_dict(auto.state_dict())
+    with torch.no_grad():
+        big = torch.randn(1, 3, 24, 224, 224)
+        assert torch.equal(auto(big), fixed(big)) and not torch.allclose(auto(big), pooled(big))
+        for size, frames in ((112, 8), (160, 16)):
+            x = torch.randn(1, 3, frames, size, size)
+            assert torch.equal(auto(x), pooled(x))
+    assert "global average below" in model_card(name).head
 
 
 def test_model_cards_of_issue_3():

@@ -10,14 +10,16 @@ TINY = {"c3d": {"fc_width": 64}}  # C3D's fc layers are 4096 wide whatever its c
 
 
 def tiny(name: str, batch: int = 2, **kwargs):
-    """The model at reduced width and the smallest clip its strides and head accept (at least 4×32×32)."""
+    """The model at reduced width and the smallest clip its strides and head accept (at least 8×32×32)."""
     model = videozoo.create_model(name, base_width=8, **TINY.get(get_entry(name).family, {}), **kwargs)
     if get_entry(name).family == "audio":  # spectrograms (B, 1, frames, mels)
         return model, torch.randn(batch, 1, 100, 40)
     if hasattr(model, "pool5_size"):  # C3D: fully connected layers over a fixed map
         t, h, w = model.spec.clip
     else:
-        t, h, w = (max(n, 4 if i == 0 else 32) for i, n in enumerate(model.min_size))
+        # At least 8 frames: torch 2.14.1's CPU conv3d weight gradient aborts the process for I3D's 7×7×7 stride-2
+        # stem on exactly 5 frames (fp32; 4, 6, 7 and 8 are fine), the minimum its strides allow.
+        t, h, w = (max(n, 8 if i == 0 else 32) for i, n in enumerate(model.min_size))
     return model, torch.randn(batch, model.in_channels, t, h, w)
 
 
@@ -61,3 +63,22 @@ def test_forward_features_is_the_head_input():
     x = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.head.fc(model.forward_features(x)), model(x))
+
+
+def test_the_docs_example_adds_a_conv_kind_and_a_row():
+    """docs/models.md's example, run as written: a conv kind is one entry, a model one row."""
+    import re
+    from pathlib import Path
+
+    from videozoo.models import registry
+    from videozoo.models.layers import CONV_MAKERS
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    section = text[text.index("### Adding a conv kind and a model row"):]
+    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], flags=re.S)
+    try:
+        exec(compile(code, "docs/models.md", "exec"), {})
+        assert "dwpw_r18" in registry.list_models() and "dw+pw" in CONV_MAKERS
+    finally:  # leave the zoo as it was for the other tests (the zoo table, the model list)
+        registry._REGISTRY.pop("dwpw_r18", None)
+        CONV_MAKERS.pop("dw+pw", None)

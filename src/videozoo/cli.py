@@ -185,14 +185,28 @@ def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
+def cmd_configs(args: argparse.Namespace) -> None:
+    from .engine.config import config_path, list_recipes
+
+    if args.name:
+        print(config_path(args.name).read_text(), end="")
+        return
+    recipes = list_recipes()
+    width = max(map(len, recipes))
+    for name, description in recipes.items():
+        print(f"{name:<{width}}  {description}")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from .engine.config import load_config
     from .engine.trainer import train
 
     _setup_logging()
     config, overrides = None, []
+    from .engine.config import is_recipe
+
     for item in args.settings:
-        if "=" not in item and item.endswith((".yaml", ".yml")) and config is None:
+        if "=" not in item and (item.endswith((".yaml", ".yml")) or is_recipe(item)) and config is None:
             config = item
         else:
             overrides.append(item)
@@ -281,18 +295,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         else:
             results[name] = evaluate(predictor, dataset, input_key=key, **options)
     if len(results) > 1:
-        if args.stream_weights and len(args.stream_weights) != len(results):
-            raise UsageError(f"--stream-weights needs one weight per checkpoint ({len(results)})")
-        weights = dict(zip(results, args.stream_weights, strict=True)) if args.stream_weights else None
-        fused = fuse_streams(results, weights)
-        if args.json:
-            print(json.dumps(fused))
-            return
-        print(f"score fusion of {len(results)} streams on {args.data} ({fused['num_videos']} videos):")
-        for name, m in fused["streams"].items():
-            print(f"  {name:<30} video top-1 {m['video_top1']:.4f}  top-5 {m['video_top5']:.4f}")
-        f = fused["fused"]
-        print(f"  {'fused':<30} video top-1 {f['video_top1']:.4f}  top-5 {f['video_top5']:.4f}")
+        _print_fusion(args, results, fuse_streams)
         return
     (name, result), = results.items()
     ckpt = args.checkpoint[0]
@@ -317,6 +320,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"  {label}video top-1 {r.video_top1:.4f}  top-5 {r.video_top5:.4f}")
     if out is not None:
         print(f"  per-class accuracy, confusion matrix (CSV and PNG) in {out}")
+
+
+def _print_fusion(args: argparse.Namespace, results: dict, fuse_streams) -> None:
+    """Score fusion of the streams of ``results`` (name → EvalResult), printed or as JSON."""
+    if args.stream_weights and len(args.stream_weights) != len(results):
+        raise UsageError(f"--stream-weights needs one weight per checkpoint ({len(results)})")
+    weights = dict(zip(results, args.stream_weights, strict=True)) if args.stream_weights else None
+    fused = fuse_streams(results, weights)
+    if args.json:
+        print(json.dumps(fused))
+        return
+    print(f"score fusion of {len(results)} streams on {args.data} ({fused['num_videos']} videos):")
+    for name, m in fused["streams"].items():
+        print(f"  {name:<30} video top-1 {m['video_top1']:.4f}  top-5 {m['video_top5']:.4f}")
+    f = fused["fused"]
+    print(f"  {'fused':<30} video top-1 {f['video_top1']:.4f}  top-5 {f['video_top5']:.4f}")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -440,11 +459,33 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo()
 
 
+def _list_options() -> argparse.ArgumentParser:
+    """The options that say how to read a data list, shared by every command that reads one."""
+    from .engine.config import FORMATS
+
+    lists = argparse.ArgumentParser(add_help=False)
+    lists.add_argument("--format", default="auto", choices=FORMATS)
+    lists.add_argument("--root", help="folder that relative paths start from (default: the list's folder)")
+    lists.add_argument("--splits-dir", help="UCF101 / HMDB51: the folder of the split files")
+    lists.add_argument("--split", type=int, default=1, help="UCF101 / HMDB51: the split (1-3)")
+    return lists
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videozoo", description="Spatiotemporal ConvNets for video classification.")
     parser.add_argument("--version", action="version", version=f"videozoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lists = _list_options()
+    _add_zoo_commands(sub)
+    _add_data_commands(sub, lists)
+    _add_train_command(sub)
+    _add_inference_commands(sub, lists)
+    _add_feature_commands(sub, lists)
+    return parser
 
+
+def _add_zoo_commands(sub) -> None:
+    """The zoo and its weights: models, flops, convert, weights, bench, configs."""
     p = sub.add_parser("models", help="list the zoo: params, GMACs, default clip, paper")
     p.add_argument("--family", help="only this family (residual, inception, c3d)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -489,16 +530,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("configs", help="list the papers' recipes shipped with videozoo (or print one)",
+                       description="videozoo configs [NAME]: the recipes `videozoo train NAME` takes by name")
+    p.add_argument("name", nargs="?", help="print this recipe's YAML")
+    p.set_defaults(func=cmd_configs)
+
+
+def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
+    """Data: probe, check-data, synth, flow."""
     p = sub.add_parser("probe", help="a video's metadata as JSON (frames counted, not read from the header)")
     p.add_argument("video")
     p.set_defaults(func=cmd_probe)
 
-    p = sub.add_parser("check-data", help="list the videos of a data set that cannot be read, and why")
+    p = sub.add_parser("check-data", parents=[lists], help="list the videos of a data set that cannot be read, and why")
     p.add_argument("data", help="a CSV (path,label[,start,end]), a Kinetics CSV, or a folder per class")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
-    p.add_argument("--root", help="folder that relative paths start from (default: the CSV's folder)")
-    p.add_argument("--splits-dir", help="UCF101 / HMDB51: the folder of the split files")
-    p.add_argument("--split", type=int, default=1)
     p.add_argument("--subset", default="train", choices=["train", "test"])
     p.add_argument("--full", action="store_true", help="decode every frame, not only first, middle and last")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -525,12 +570,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("train", help="train a model: a YAML config and/or quick flags, dotted overrides",
-                       description="videozoo train [CONFIG.yaml] [KEY=VALUE ...] [flags]; e.g. "
-                                   "videozoo train configs/r2plus1d_18_synth.yaml optim.lr=0.05, or "
+    p = sub.add_parser("flow", help="precompute optical flow (OpenCV) of a data set's videos")
+    p.add_argument("data", help="a CSV or a folder per class")
+    p.add_argument("out", help="folder for the flow videos (mirrors the videos' paths)")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics"])
+    p.add_argument("--root", help="folder the videos' relative paths start from (default: the list's folder)")
+    p.add_argument("--method", default="farneback", help="farneback, or tvl1 where OpenCV's contrib is installed")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_flow)
+
+
+def _add_train_command(sub) -> None:
+    """Training: train."""
+    p = sub.add_parser("train", help="train a model: a YAML config (or a recipe's name) and/or quick flags, "
+                                     "dotted overrides",
+                       description="videozoo train [CONFIG.yaml | RECIPE] [KEY=VALUE ...] [flags]; e.g. "
+                                   "videozoo train r2plus1d_18_synth optim.lr=0.05, or "
                                    "videozoo train --model r2plus1d_18 --data train.csv --val val.csv --epochs 10 "
                                    "--out runs/x")
-    p.add_argument("settings", nargs="*", help="a YAML config file and/or dotted overrides like optim.lr=0.05")
+    p.add_argument("settings", nargs="*", help="a YAML config file or a recipe's name (`videozoo configs`) and/or "
+                                               "dotted overrides like optim.lr=0.05")
     p.add_argument("--model")
     p.add_argument("--data", help="training list (CSV, Kinetics CSV) or a folder per class")
     p.add_argument("--val", help="validation list")
@@ -546,7 +605,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="clip and video accuracy (N clips × M crops), per class, confusion matrix")
+
+def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
+    """Using a model: eval, predict."""
+    from .engine.config import CROPS, PRECISIONS  # the config's choices, declared once
+
+    p = sub.add_parser("eval", parents=[lists],
+                       help="clip and video accuracy (N clips × M crops), per class, confusion matrix")
     p.add_argument("--checkpoint", required=True, action="append",
                    help="a .safetensors checkpoint, a run folder (its best) or a weights tag MODEL.PRETRAINING; "
                         "give it twice or more to fuse the "
@@ -554,15 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-weights", type=float, nargs="+", help="one weight per --checkpoint for the fusion")
     p.add_argument("--flow-root", help="for flow models: the folder `videozoo flow` wrote")
     p.add_argument("--data", required=True, help="a CSV, Kinetics CSV or folder per class")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
-    p.add_argument("--root")
-    p.add_argument("--splits-dir")
-    p.add_argument("--split", type=int, default=1)
     p.add_argument("--clips", type=int, default=10, help="uniformly spaced clips per video (papers: 10)")
-    p.add_argument("--crops", type=int, default=3, choices=[1, 3, 5, 10], help="views per clip (papers: 3)")
+    p.add_argument("--crops", type=int, default=3, choices=CROPS, help="views per clip (papers: 3)")
     p.add_argument("--batch-size", type=int, default=4, help="videos per batch")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.csv/png "
                                  "(default: RUN_DIR/eval_<data> when --checkpoint is a run folder)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -575,18 +636,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", metavar="TAG", help="published weights of --model (`videozoo weights list`)")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--clips", type=int, default=3)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("extract", help="per-clip features of a layer, to a .npz (+ index CSV); resumable")
+
+def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:
+    """Features: extract, linear-eval; and the demo."""
+    from .engine.config import CROPS, PRECISIONS  # the config's choices, declared once
+
+    p = sub.add_parser("extract", parents=[lists],
+                       help="per-clip features of a layer, to a .npz (+ index CSV); resumable")
     p.add_argument("--checkpoint", help="a checkpoint, a run folder or a weights tag MODEL.PRETRAINING")
     p.add_argument("--model", help="or a zoo model with random weights")
     p.add_argument("--data", required=True)
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"])
-    p.add_argument("--root")
-    p.add_argument("--splits-dir")
-    p.add_argument("--split", type=int, default=1)
     p.add_argument("--subset", default="test", choices=["train", "test"])
     p.add_argument("--layer", default="pooled",
                    help="pooled (forward_features), fc6 / fc7 / pool5 (C3D), or any module name, e.g. layer3")
@@ -594,14 +657,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "concatenated) or one backbone's (rgb, audio, flow; any --layer of it)")
     p.add_argument("--flow-root", help="a multi-modal run with flow: the folder of `videozoo flow` files")
     p.add_argument("--clips", type=int, default=10, help="uniformly spaced clips per video")
-    p.add_argument("--crops", type=int, default=1, choices=[1, 3, 5, 10], help="views averaged per clip")
+    p.add_argument("--crops", type=int, default=1, choices=CROPS, help="views averaged per clip")
     p.add_argument("--frames", type=int, help="with --model: clip length (default: the model's)")
     p.add_argument("--crop", type=int, help="with --model: crop size (default: the model's)")
     p.add_argument("--average", action="store_true", help="one row per video: the mean of its clips")
     p.add_argument("--l2", action="store_true", help="L2-normalise every row")
     p.add_argument("--batch-size", type=int, default=4, help="videos per batch")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="fp32: the unchanged model, features equal a plain forward pass exactly")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--quiet", action="store_true")
@@ -616,18 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_linear_eval)
 
-    p = sub.add_parser("flow", help="precompute optical flow (OpenCV) of a data set's videos")
-    p.add_argument("data", help="a CSV or a folder per class")
-    p.add_argument("out", help="folder for the flow videos (mirrors the videos' paths)")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics"])
-    p.add_argument("--root", help="folder the videos' relative paths start from (default: the list's folder)")
-    p.add_argument("--method", default="farneback", help="farneback, or tvl1 where OpenCV's contrib is installed")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_flow)
-
     p = sub.add_parser("demo", help="the demo that `make demo` runs")
     p.set_defaults(func=cmd_demo)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

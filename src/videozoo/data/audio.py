@@ -16,7 +16,7 @@ import av
 import numpy as np
 import torch
 
-from .decode import VideoError, _reason, open_container
+from .decode import VideoError, error_reason, open_container
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float = 0.0,
@@ -42,7 +42,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float =
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
     except av.FFmpegError as e:
-        raise VideoError(f"cannot decode the audio of {path}: {_reason(e)}") from None
+        raise VideoError(f"cannot decode the audio of {path}: {error_reason(e)}") from None
     wave = torch.from_numpy(np.concatenate(chunks) if chunks else np.zeros(0, np.float32))
     return audio_window(wave, sample_rate, start, duration)
 

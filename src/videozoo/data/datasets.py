@@ -22,14 +22,14 @@ import csv
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from .audio import audio_window, log_mel, read_audio
 from .decode import VideoError, VideoReader
@@ -395,20 +395,20 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    @property
-    def labels(self) -> list[int]:
-        return [item.label for item in self.items]
-
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """The item at ``key``: an index (at the epoch :meth:`set_epoch` set), or ``(epoch, index)`` as
+        :class:`EpochSampler` gives it (what persistent loader workers, whose copy of the dataset does not see
+        ``set_epoch``, need)."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         item = self.items[index]
         try:
-            return self._load(index, item)
+            return self._load(index, item, epoch)
         except (VideoError, av.FFmpegError, OSError, RuntimeError, ValueError) as e:
             message = " ".join(str(e).split()) or type(e).__name__
             return {"skipped": True, "index": index, "path": item.path, "error": message}
 
-    def _load(self, index: int, item: VideoItem) -> dict:
-        rng = sample_rng(self.seed, self.epoch, index)
+    def _load(self, index: int, item: VideoItem, epoch: int) -> dict:
+        rng = sample_rng(self.seed, epoch, index)
         flow = None
         with open_reader(item.path, frames_fps=self.frames_fps, backend=self.backend) as video:
             first, count = self._segment(video, item)
@@ -425,10 +425,11 @@ class VideoDataset(Dataset):
                 with FlowReader(flow_path(item.path, self.data_root, self.flow_root)) as reader:
                     check_flow_matches(video, reader)
                     flow = reader.get_frames(indices)
-        out = {"video": self._clips(frames if frames is not None else flow, self.transform, index, len(starts)),
+        out = {"video": self._clips(frames if frames is not None else flow, self.transform, index, epoch,
+                                    len(starts)),
                "label": item.label, "index": index}
         if self.modality == "rgb" and self.flow_transform is not None:
-            out["flow"] = self._clips(flow, self.flow_transform, index, len(starts))
+            out["flow"] = self._clips(flow, self.flow_transform, index, epoch, len(starts))
         if self.audio is not None:
             # Each clip's sound, from the clip's first frame; training: (1, F, M), eval: (clips, 1, F, M).
             spectrograms = self._audio(item, [(first + s) / fps if fps else 0.0 for s in starts], has_audio)
@@ -436,9 +437,9 @@ class VideoDataset(Dataset):
             out["has_audio"] = has_audio
         return out
 
-    def _clips(self, frames: torch.Tensor, transform, index: int, num_clips: int) -> torch.Tensor:
+    def _clips(self, frames: torch.Tensor, transform, index: int, epoch: int, num_clips: int) -> torch.Tensor:
         """Transform each clip; every modality draws the same crop and flip (one seed per video and epoch)."""
-        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        rng = np.random.default_rng([self.seed, epoch, index, 1])
         n = self.sampling.num_frames
         clips = [transform(frames_to_clip(frames[k * n:(k + 1) * n]), rng) for k in range(num_clips)]
         return clips[0] if self.train else torch.cat(clips)
@@ -466,6 +467,26 @@ class VideoDataset(Dataset):
             mel = mel[: cfg.frames]
             specs[k, 0, : mel.shape[0]] = mel
         return specs
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` for each index of ``sampler`` (a sampler with ``set_epoch``, e.g.
+    DistributedSampler): the epoch travels with the index, so persistent loader workers draw each epoch's
+    clips as a fresh process would."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, i) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def data_root_of(source: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
@@ -518,7 +539,3 @@ class SkipLog:
 
     def summary(self) -> str:
         return f"{len(self.errors)} unreadable video(s) skipped" if self.errors else "no unreadable videos"
-
-
-def class_counts(items: Sequence[VideoItem], num_classes: int) -> np.ndarray:
-    return np.bincount([item.label for item in items], minlength=num_classes)

@@ -60,7 +60,8 @@ def open_container(path: str | os.PathLike):
         return av.open(str(path))
 
 
-def _open(path: Path):
+def open_checked(path: Path):
+    """``open_container`` after one-line checks: missing, a folder, empty (each a :class:`VideoError`)."""
     if not path.exists():
         raise VideoError(f"video not found: {path}")
     if path.is_dir():
@@ -70,14 +71,15 @@ def _open(path: Path):
     try:
         container = open_container(path)
     except av.FFmpegError as e:
-        raise VideoError(f"cannot open {path} as a video: {_reason(e)}") from None
+        raise VideoError(f"cannot open {path} as a video: {error_reason(e)}") from None
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} has no video stream")
     return container
 
 
-def _reason(error: Exception) -> str:
+def error_reason(error: Exception) -> str:
+    """One line for a decoding error: FFmpeg's message, or the exception's type and text."""
     text = getattr(error, "strerror", None) or str(error)
     text = " ".join(str(text).split()) or type(error).__name__
     return text if isinstance(error, av.FFmpegError) else f"{type(error).__name__}: {text}"
@@ -97,7 +99,7 @@ class VideoReader:
     def __init__(self, path: str | os.PathLike, threads: int = 0) -> None:
         self.path = Path(path)
         self.packets_decoded = 0  # video packets fed to the decoder by reads so far (what a clip costs)
-        self._container = _open(self.path)
+        self._container = open_checked(self.path)
         self._stream = self._container.streams.video[0]
         if self._stream.codec_context is None:
             self.close()
@@ -111,7 +113,7 @@ class VideoReader:
             self._index()
         except _BROKEN_FILE_ERRORS as e:
             self.close()
-            raise VideoError(f"cannot read {self.path}: {_reason(e)}") from None
+            raise VideoError(f"cannot read {self.path}: {error_reason(e)}") from None
         except VideoError:
             self.close()
             raise
@@ -251,7 +253,7 @@ class VideoReader:
                 if done:
                     break
         except _BROKEN_FILE_ERRORS as e:
-            raise VideoError(f"cannot decode {self.path}: {_reason(e)}") from None
+            raise VideoError(f"cannot decode {self.path}: {error_reason(e)}") from None
         finally:
             ctx.skip_frame = "NONE"
         missing = [i for i in group if i not in found]

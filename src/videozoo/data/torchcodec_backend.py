@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .decode import VideoError, VideoMetadata, _open
+from .decode import VideoError, VideoMetadata, open_checked
 
 
 @functools.cache
@@ -37,7 +37,7 @@ class TorchCodecReader:
         from torchcodec.decoders import VideoDecoder
 
         self.path = Path(path)
-        container = _open(self.path)  # the same checks and messages as the PyAV reader
+        container = open_checked(self.path)  # the same checks and messages as the PyAV reader
         self.has_audio = bool(container.streams.audio)
         container_name = container.format.name
         container.close()

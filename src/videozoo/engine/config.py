@@ -1,6 +1,7 @@
 """Run configuration: typed sections, YAML files, dotted command-line overrides.
 
-``load_config("configs/r2plus1d_18_kinetics_8f.yaml", ["optim.lr=0.05"])``
+``load_config("configs/r2plus1d_18_kinetics_8f.yaml", ["optim.lr=0.05"])``, or by the recipe's name:
+``load_config("r2plus1d_18_kinetics_8f", …)`` (the recipes ship in the package; ``videozoo configs`` lists them)
 merges the file and the overrides onto the defaults below (OmegaConf
 structured configs), so an unknown key, a value of the wrong type or a
 malformed override fails at once with one line naming the key; then
@@ -23,6 +24,28 @@ class ConfigError(ValueError):
     """A configuration that cannot run, in one line naming the key or file."""
 
 
+# The allowed values of every config key with a fixed set of them, declared once: the config check and the
+# command line's flags read them from here (data.normalization's are the presets of data.transforms).
+FORMATS = ("auto", "csv", "folder", "kinetics", "ucf101", "hmdb51")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CROPS = (1, 3, 5, 10)
+MODALITIES = ("rgb", "flow", "audio")  # blend.modalities' keys
+CHOICES: dict[str, tuple] = {
+    "data.format": FORMATS,
+    "data.backend": ("pyav", "torchcodec"),
+    "data.modality": ("rgb", "flow"),
+    "data.worker_start": ("fork", "forkserver", "spawn"),
+    "optim.name": ("adamw", "sgd"),
+    "optim.schedule": ("cosine", "step", "constant"),
+    "train.precision": PRECISIONS,
+    "train.device": ("auto", "cpu", "cuda"),
+    "eval.crops": CROPS,
+    "blend.weighting": ("naive", "fixed", "offline", "online"),
+    "blend.metric": ("loss", "accuracy"),
+    "blend.estimate": ("joint", "separate"),
+}
+
+
 @dataclass
 class ModelConfig:
     name: str = "r2plus1d_18"
@@ -33,7 +56,7 @@ class ModelConfig:
 class DataConfig:
     train: str | None = None  # CSV, Kinetics CSV or folder per class
     val: str | None = None
-    format: str = "auto"  # auto, csv, folder, kinetics, ucf101, hmdb51
+    format: str = "auto"  # CHOICES["data.format"]
     root: str | None = None  # where relative paths start (default: the list's folder)
     splits_dir: str | None = None  # UCF101 / HMDB51 split files
     split: int = 1
@@ -58,12 +81,12 @@ class DataConfig:
 class OptimConfig:
     # The defaults learn a small data set from scratch in a few minutes (measured on the synthetic motion data);
     # the papers' recipes in configs/ set SGD and their own schedules.
-    name: str = "adamw"  # adamw, sgd
+    name: str = "adamw"  # CHOICES["optim.name"]
     lr: float = 0.001  # for batch_size 8; scale it with the batch
     momentum: float = 0.9  # sgd
     nesterov: bool = False  # sgd
     weight_decay: float = 0.05
-    schedule: str = "cosine"  # cosine, step, constant
+    schedule: str = "cosine"  # CHOICES["optim.schedule"]
     warmup_epochs: float = 1.0
     milestones: list[int] = field(default_factory=list)  # step schedule: epochs where lr *= gamma
     gamma: float = 0.1
@@ -78,9 +101,9 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 8  # per process
     accumulate: int = 1  # gradient accumulation steps
-    precision: str = "auto"  # auto (bf16 where native), fp32, bf16, fp16 (CUDA)
+    precision: str = "auto"  # CHOICES["train.precision"]; auto: bf16 where native, fp16 on older CUDA
     channels_last: bool = True
-    device: str = "auto"  # auto, cpu, cuda
+    device: str = "auto"  # CHOICES["train.device"]
     seed: int = 0
     sync_bn: bool = False  # with several processes: BN statistics over the global batch
     zero_init_residual: bool = True  # from scratch: each residual block starts as the identity (learns faster)
@@ -103,12 +126,12 @@ class BlendConfig:
     modalities: dict[str, str] = field(default_factory=dict)  # e.g. {rgb: r2plus1d_18, audio: audio_resnet_18}
     backbone_overrides: dict[str, Any] = field(default_factory=dict)  # modality → create_model overrides
     fusion_hidden: int = 512
-    weighting: str = "online"  # naive, fixed, offline, online
+    weighting: str = "online"  # CHOICES["blend.weighting"]
     fixed_weights: dict[str, float] = field(default_factory=dict)  # head (modality or "fused") → weight
     holdout: float = 0.08  # share of the training videos held out as V (the paper: 8%, 13% for mini-AudioSet)
     warmup_epochs: int = 10
     super_epoch: int = 5
-    metric: str = "loss"  # loss or accuracy drives the estimate
+    metric: str = "loss"  # CHOICES["blend.metric"]: what drives the estimate
     # joint: measure every head inside the joint run (free); separate: Algorithm 1, each head trained alone
     # from the checkpoint for the stretch it estimates over (k + 1 extra trainings per estimate)
     estimate: str = "joint"
@@ -135,17 +158,42 @@ def _one_line(error: OmegaConfBaseException) -> str:
     return f"config key {key!r}: {text}" if key else text
 
 
+RECIPES = Path(__file__).resolve().parents[1] / "configs"  # the papers' recipes, shipped in the package
+
+
+def list_recipes() -> dict[str, str]:
+    """Name → first line of its description, for every recipe shipped in the package."""
+    recipes = {}
+    for path in sorted(RECIPES.glob("*.yaml")):
+        first = next((line for line in path.read_text().splitlines() if line.strip()), "")
+        recipes[path.stem] = first.lstrip("# ").strip()
+    return recipes
+
+
+def is_recipe(name: str) -> bool:
+    """Does ``name`` (with or without ``.yaml``) name a recipe shipped in the package?"""
+    return "/" not in name and (RECIPES / f"{name.removesuffix('.yaml')}.yaml").is_file()
+
+
+def config_path(path: str | os.PathLike) -> Path:
+    """A config file: an existing path, or the name of a shipped recipe (``r2plus1d_34_kinetics_32f``)."""
+    if Path(path).is_file():
+        return Path(path)
+    if is_recipe(str(path)):
+        return RECIPES / f"{str(path).removesuffix('.yaml')}.yaml"
+    raise ConfigError(f"config file not found: {path} (nor a shipped recipe: `videozoo configs` lists them)")
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None,
                 base: dict | None = None) -> RunConfig:
-    """Defaults ← ``base`` (a dict) ← the YAML file ← dotted ``overrides`` (``optim.lr=0.05``)."""
+    """Defaults ← ``base`` (a dict) ← the YAML file (a path, or a shipped recipe's name) ← dotted
+    ``overrides`` (``optim.lr=0.05``)."""
     try:
         cfg = OmegaConf.structured(RunConfig)
         if base:
             cfg = OmegaConf.merge(cfg, OmegaConf.create(base))
         if path is not None:
-            path = Path(path)
-            if not path.is_file():
-                raise ConfigError(f"config file not found: {path}")
+            path = config_path(path)
             loaded = OmegaConf.load(path)
             if not isinstance(loaded, DictConfig):
                 raise ConfigError(f"{path} must hold a mapping of sections (model, data, optim, train, eval)")
@@ -183,36 +231,37 @@ def _positive(key: str, value, allow_zero: bool = False) -> None:
         raise ConfigError(f"config key {key!r}: must be {'≥ 0' if allow_zero else '> 0'}, got {value}")
 
 
+def _value(cfg: RunConfig, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
 def check_config(cfg: RunConfig, need_train: bool = True) -> None:
-    """Everything a run needs that types cannot say, checked before it starts."""
+    """Everything a run needs that types cannot say, checked before it starts: the choices first (a recipe
+    with a bad choice fails wherever its data are), then values, then files."""
+    _check_choices(cfg)
+    _check_values(cfg)
+    _check_blend(cfg)
+    _check_files(cfg, need_train)
+
+
+def _check_choices(cfg: RunConfig) -> None:
+    from ..data.transforms import NORMALIZATION
     from ..models.registry import get_entry
 
     get_entry(cfg.model.name)  # an unknown model lists close matches
+    for key, allowed in CHOICES.items():
+        if not key.startswith("blend.") or cfg.blend.modalities:
+            _choice(key, _value(cfg, key), allowed)
+    if cfg.data.normalization is not None:
+        _choice("data.normalization", cfg.data.normalization, tuple(NORMALIZATION))
+    for modality, name in cfg.blend.modalities.items():
+        _choice("blend.modalities", modality, MODALITIES)
+        get_entry(name)
+
+
+def _check_values(cfg: RunConfig) -> None:
     d, o, t = cfg.data, cfg.optim, cfg.train
-    if need_train and not d.train:
-        raise ConfigError("config key 'data.train': no training data given (a CSV or a folder per class)")
-    from ..weights.catalogue import is_tag
-
-    for key, value in (("data.train", d.train), ("data.val", d.val), ("data.classes", d.classes),
-                       ("data.splits_dir", d.splits_dir), ("train.finetune", t.finetune)):
-        if value and not Path(value).exists() and not (key == "train.finetune" and is_tag(value)):
-            raise ConfigError(f"config key {key!r}: file not found: {value}")
-    _choice("data.format", d.format, ("auto", "csv", "folder", "kinetics", "ucf101", "hmdb51"))
-    _choice("data.backend", d.backend, ("pyav", "torchcodec"))
-    _choice("data.modality", d.modality, ("rgb", "flow"))
-    if d.modality == "flow" and not d.flow_root:
-        raise ConfigError("config key 'data.flow_root': training on flow needs the folder `videozoo flow` wrote")
-    if d.flow_root and not Path(d.flow_root).is_dir():
-        raise ConfigError(f"config key 'data.flow_root': folder not found: {d.flow_root}")
-    if d.normalization is not None:
-        from ..data.transforms import NORMALIZATION
-
-        _choice("data.normalization", d.normalization, tuple(NORMALIZATION))
-    _choice("data.worker_start", d.worker_start, ("fork", "forkserver", "spawn"))
-    _choice("optim.schedule", o.schedule, ("cosine", "step", "constant"))
-    _choice("optim.name", o.name, ("sgd", "adamw"))
-    _choice("train.precision", t.precision, ("auto", "fp32", "bf16", "fp16"))
-    _choice("train.device", t.device, ("auto", "cpu", "cuda"))
     for key, value in (("data.num_frames", d.num_frames), ("data.stride", d.stride), ("train.epochs", t.epochs),
                        ("train.batch_size", t.batch_size), ("train.accumulate", t.accumulate),
                        ("optim.lr", o.lr), ("data.crop", d.crop), ("data.fps", d.fps),
@@ -222,41 +271,53 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
                        ("optim.warmup_epochs", o.warmup_epochs), ("optim.label_smoothing", o.label_smoothing),
                        ("optim.backbone_lr_scale", o.backbone_lr_scale)):
         _positive(key, value, allow_zero=True)
-    _choice("eval.crops", cfg.eval.crops, (1, 3, 5, 10))
     if o.label_smoothing >= 1:
         raise ConfigError(f"config key 'optim.label_smoothing': must be below 1, got {o.label_smoothing}")
-    b = cfg.blend
-    if b.modalities:
-        _choice("blend.weighting", b.weighting, ("naive", "fixed", "offline", "online"))
-        _choice("blend.metric", b.metric, ("loss", "accuracy"))
-        _choice("blend.estimate", b.estimate, ("joint", "separate"))
-        for modality, name in b.modalities.items():
-            _choice("blend.modalities", modality, ("rgb", "flow", "audio"))
-            get_entry(name)
-        if d.modality != "rgb":
-            raise ConfigError("config key 'data.modality': a joint run takes its streams from blend.modalities "
-                              "(and flow from blend.flow_root); leave data.modality at rgb")
-        if not 0 < b.holdout < 0.5:
-            raise ConfigError(f"config key 'blend.holdout': must be in (0, 0.5), got {b.holdout}")
-        if "flow" in b.modalities and not b.flow_root:
-            raise ConfigError("config key 'blend.flow_root': the flow modality needs the folder `videozoo flow` wrote")
-        if b.flow_root and not Path(b.flow_root).is_dir():
-            raise ConfigError(f"config key 'blend.flow_root': folder not found: {b.flow_root}")
-        if b.weighting == "fixed":
-            heads = [*b.modalities, "fused"]
-            unknown = [h for h in b.fixed_weights if h not in heads]
-            if unknown or not b.fixed_weights:
-                raise ConfigError(f"config key 'blend.fixed_weights': give weights for the heads {heads}")
-        _positive("blend.warmup_epochs", b.warmup_epochs)
-        _positive("blend.super_epoch", b.super_epoch)
-        if b.min_gain < 0:
-            raise ConfigError(f"config key 'blend.min_gain': must be ≥ 0, got {b.min_gain}")
     if d.resize_hw is not None and len(d.resize_hw) != 2:
         raise ConfigError(f"config key 'data.resize_hw': expected [height, width], got {d.resize_hw}")
     if d.scale_jitter is not None and (len(d.scale_jitter) != 2 or d.scale_jitter[0] > d.scale_jitter[1]):
         raise ConfigError(f"config key 'data.scale_jitter': expected [min, max], got {d.scale_jitter}")
+    if d.modality == "flow" and not d.flow_root:
+        raise ConfigError("config key 'data.flow_root': training on flow needs the folder `videozoo flow` wrote")
     if t.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError("config key 'train.device': cuda asked for, but no CUDA device is available")
+
+
+def _check_blend(cfg: RunConfig) -> None:
+    b = cfg.blend
+    if not b.modalities:
+        return
+    if cfg.data.modality != "rgb":
+        raise ConfigError("config key 'data.modality': a joint run takes its streams from blend.modalities "
+                          "(and flow from blend.flow_root); leave data.modality at rgb")
+    if not 0 < b.holdout < 0.5:
+        raise ConfigError(f"config key 'blend.holdout': must be in (0, 0.5), got {b.holdout}")
+    if "flow" in b.modalities and not b.flow_root:
+        raise ConfigError("config key 'blend.flow_root': the flow modality needs the folder `videozoo flow` wrote")
+    if b.weighting == "fixed":
+        heads = [*b.modalities, "fused"]
+        unknown = [h for h in b.fixed_weights if h not in heads]
+        if unknown or not b.fixed_weights:
+            raise ConfigError(f"config key 'blend.fixed_weights': give weights for the heads {heads}")
+    _positive("blend.warmup_epochs", b.warmup_epochs)
+    _positive("blend.super_epoch", b.super_epoch)
+    if b.min_gain < 0:
+        raise ConfigError(f"config key 'blend.min_gain': must be ≥ 0, got {b.min_gain}")
+
+
+def _check_files(cfg: RunConfig, need_train: bool) -> None:
+    from ..weights.catalogue import is_tag
+
+    d, t = cfg.data, cfg.train
+    if need_train and not d.train:
+        raise ConfigError("config key 'data.train': no training data given (a CSV or a folder per class)")
+    for key, value in (("data.train", d.train), ("data.val", d.val), ("data.classes", d.classes),
+                       ("data.splits_dir", d.splits_dir), ("train.finetune", t.finetune)):
+        if value and not Path(value).exists() and not (key == "train.finetune" and is_tag(value)):
+            raise ConfigError(f"config key {key!r}: file not found: {value}")
+    for key, value in (("data.flow_root", d.flow_root), ("blend.flow_root", cfg.blend.flow_root)):
+        if value and not Path(value).is_dir():
+            raise ConfigError(f"config key {key!r}: folder not found: {value}")

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ..data.datasets import SkipLog, collate_videos, worker_context
+from ..data.datasets import EpochSampler, SkipLog, collate_videos, worker_context
 from . import distributed as dist_utils
 from .bf16_guard import Bf16Guard
 from .config import DataConfig, RunConfig
@@ -107,6 +107,13 @@ def to_memory_format(model: nn.Module, memory_format: torch.memory_format) -> nn
     return model
 
 
+def _set_epoch(loader, epoch: int) -> None:
+    """The epoch for the loader's sampler (its order) and dataset (its clips), where they take one."""
+    for part in (getattr(loader, "sampler", None), getattr(loader, "dataset", None)):
+        if hasattr(part, "set_epoch"):
+            part.set_epoch(epoch)
+
+
 class TrainingCore:
     """Device, precision and the loops of a training run (see the module docstring).
 
@@ -142,6 +149,7 @@ class TrainingCore:
             self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                find_unused_parameters=find_unused_parameters)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self._eval_loaders: dict[int, DataLoader] = {}
 
     # -- parts ------------------------------------------------------------------------------------
     def autocast(self):
@@ -164,13 +172,16 @@ class TrainingCore:
 
     def train_loader(self, dataset: Dataset) -> DataLoader:
         """Shuffled by (seed, epoch) (``loader.sampler.set_epoch``), sharded across processes; the last partial
-        batch dropped once there are two global batches."""
+        batch dropped once there are two global batches. Its workers live for the run (an epoch's indices carry
+        the epoch): forking a big training process every epoch costs seconds of copy-on-write faults in its
+        next step."""
         cfg, d = self.cfg, self.cfg.data
         drop_last = len(dataset) >= 2 * cfg.train.batch_size * self.dist.world_size
         sampler = DistributedSampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True,
                                      seed=cfg.train.seed, drop_last=drop_last)
-        return DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=d.num_workers,
-                          collate_fn=collate_videos, drop_last=drop_last, pin_memory=self.device.type == "cuda",
+        return DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=EpochSampler(sampler),
+                          num_workers=d.num_workers, collate_fn=collate_videos, drop_last=drop_last,
+                          pin_memory=self.device.type == "cuda", persistent_workers=d.num_workers > 0,
                           **loader_start(d))
 
     def steps_per_epoch(self, loader: Sequence) -> int:
@@ -201,6 +212,16 @@ class TrainingCore:
         if self.dist.is_main and self.out.is_dir():
             (self.out / "bf16_guard.json").write_text(json.dumps(self.guard.summary(), indent=2))
 
+    def _optimizer_step(self, optimizer: torch.optim.Optimizer, scheduler) -> None:
+        """Clip (``optim.clip_grad_norm``, on unscaled gradients), step, update the scaler and the schedule."""
+        if self.cfg.optim.clip_grad_norm:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad_norm)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+
     # -- loops ------------------------------------------------------------------------------------
     def train_epoch(self, loader: Sequence[dict], epoch: int, step: StepFn, optimizer: torch.optim.Optimizer,
                     scheduler, *, epochs: int | None = None) -> dict:
@@ -210,9 +231,7 @@ class TrainingCore:
         cfg = self.cfg
         self.net.train()
         self._frozen_bn_eval()
-        for part in (getattr(loader, "sampler", None), getattr(loader, "dataset", None)):
-            if hasattr(part, "set_epoch"):
-                part.set_epoch(epoch)
+        _set_epoch(loader, epoch)
         accumulate, batches = cfg.train.accumulate, len(loader)
         loss_sum = correct = seen = scored = 0.0
         bar = None
@@ -240,13 +259,7 @@ class TrainingCore:
                         f"(now {cfg.optim.lr}) or set optim.clip_grad_norm")
                 self.scaler.scale(loss / accumulate).backward()
             if last_of_step:
-                if cfg.optim.clip_grad_norm:
-                    self.scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad_norm)
-                self.scaler.step(optimizer)
-                self.scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
+                self._optimizer_step(optimizer, scheduler)
             n = len(y)
             loss_sum += loss.item() * n
             if logits is not None:
@@ -271,10 +284,14 @@ class TrainingCore:
         """Per head: mean loss, top-1 and top-5 of ``forward(model, batch)`` (head → logits) over ``dataset``,
         sharded across processes and summed; the model in eval mode."""
         self.model.eval()
-        indices = list(range(self.dist.rank, len(dataset), self.dist.world_size))
-        loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=self.cfg.train.batch_size,
-                            num_workers=self.cfg.data.num_workers, collate_fn=collate_videos,
-                            **loader_start(self.cfg.data))
+        loader = self._eval_loaders.get(id(dataset))
+        if loader is None:  # kept for the run, workers too: a fork per evaluation costs what it does in training
+            indices = list(range(self.dist.rank, len(dataset), self.dist.world_size))
+            d = self.cfg.data
+            loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=self.cfg.train.batch_size,
+                                num_workers=d.num_workers, collate_fn=collate_videos,
+                                persistent_workers=d.num_workers > 0, **loader_start(d))
+            self._eval_loaders[id(dataset)] = loader
         sums = {h: [0.0, 0.0, 0.0] for h in heads}
         seen = 0.0
         for batch in loader:

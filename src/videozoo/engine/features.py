@@ -170,30 +170,12 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         predictor = Predictor(model, "fp32", fold_bn=False, channels_last=False)
     else:
         predictor = Predictor(model, precision)
-    net = predictor.model
-    keys = None  # a multi-modal model's inputs: modality -> the dataset's key
-    if hasattr(net, "modalities"):
+    if hasattr(predictor.model, "modalities"):
         modality = modality or FUSED
-        keys, fn = _multimodal_layer(net, dataset, layer, modality)
-    elif modality is not None:
-        raise ValueError(f"modality is for a multi-modal model; {getattr(net, 'arch', type(net).__name__)} "
-                         "takes one input")
-    else:
-        _check_layer(net, layer)
-
-        def fn(x: Tensor) -> Tensor:
-            return layer_output(net, x, layer)
-
+    keys, fn = _feature_fn(predictor.model, dataset, layer, modality)
     skips = skip_log or SkipLog()
-    done: list[Features] = []
-    todo = list(range(len(dataset)))
     part_dir = Path(parts) if parts is not None else None
-    if part_dir is not None:
-        part_dir.mkdir(parents=True, exist_ok=True)
-        for p in sorted(part_dir.glob("part_*.npz")):
-            done.append(Features.load(p))
-        finished = {int(i) for f in done for i in f.info.get("videos", [])}
-        todo = [i for i in todo if i not in finished]
+    done, todo = _resume_parts(part_dir, len(dataset))
     bar = None
     if progress:
         from tqdm import tqdm
@@ -207,15 +189,7 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         for batch in loader:
             skips.record(batch["skipped"])
             if "label" in batch:
-                if keys is not None:
-                    x, v = paired_views(batch, keys)
-                else:
-                    x, v = batch["video"].flatten(0, 1), batch["video"].shape[1]
-                b, crops = len(batch["label"]), v // dataset.num_clips
-                views = predictor.run(fn, x).cpu()  # (b·clips·crops, D)
-                per_clip = views.view(b * dataset.num_clips, crops, -1).mean(1)
-                pieces.append(_rows(per_clip, batch["index"], batch["label"], [dataset.items[i].path
-                                    for i in batch["index"].tolist()], dataset.num_clips, average, l2))
+                pieces.append(_batch_rows(predictor, fn, keys, batch, dataset, average, l2))
             if bar is not None:
                 bar.update(len(batch["skipped"]) + (len(batch["label"]) if "label" in batch else 0))
         part = _from_pieces(pieces, dataset.classes, {"videos": chunk})
@@ -232,6 +206,46 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
                    "precision": predictor.precision, "model": getattr(predictor.model, "arch", None),
                    "skipped": dict(skips.errors), "num_videos": int(len(np.unique(result.video)))}
     return result
+
+
+def _feature_fn(net: nn.Module, dataset: VideoDataset, layer: str, modality: str | None):
+    """(a multi-modal model's input keys or None, the function from the model's input to ``layer``'s output)."""
+    if hasattr(net, "modalities"):
+        return _multimodal_layer(net, dataset, layer, modality)
+    if modality is not None:
+        raise ValueError(f"modality is for a multi-modal model; {getattr(net, 'arch', type(net).__name__)} "
+                         "takes one input")
+    _check_layer(net, layer)
+
+    def fn(x: Tensor) -> Tensor:
+        return layer_output(net, x, layer)
+
+    return None, fn
+
+
+def _resume_parts(part_dir: Path | None, count: int) -> tuple[list[Features], list[int]]:
+    """The parts already extracted into ``part_dir`` and the video indices still to do."""
+    todo = list(range(count))
+    if part_dir is None:
+        return [], todo
+    part_dir.mkdir(parents=True, exist_ok=True)
+    done = [Features.load(p) for p in sorted(part_dir.glob("part_*.npz"))]
+    finished = {int(i) for f in done for i in f.info.get("videos", [])}
+    return done, [i for i in todo if i not in finished]
+
+
+def _batch_rows(predictor: Predictor, fn, keys: dict | None, batch: dict, dataset: VideoDataset, average: bool,
+                l2: bool) -> tuple:
+    """One batch's feature rows: every view through ``fn``, a clip's crops averaged."""
+    if keys is not None:
+        x, v = paired_views(batch, keys)
+    else:
+        x, v = batch["video"].flatten(0, 1), batch["video"].shape[1]
+    b, crops = len(batch["label"]), v // dataset.num_clips
+    views = predictor.run(fn, x).cpu()  # (b·clips·crops, D)
+    per_clip = views.view(b * dataset.num_clips, crops, -1).mean(1)
+    paths = [dataset.items[i].path for i in batch["index"].tolist()]
+    return _rows(per_clip, batch["index"], batch["label"], paths, dataset.num_clips, average, l2)
 
 
 def _from_pieces(pieces: list[tuple], classes: list[str], info: dict) -> Features:

@@ -102,7 +102,7 @@ def check_model_accepts(model: torch.nn.Module, settings: InputSettings) -> None
         if "T ≥" in str(e):
             hint = " (raise data.num_frames)"
         elif "H ≥" in str(e):
-            hint = " (raise data.crop, or for Inception models set model.overrides.head_pool=global)"
+            hint = " (raise data.crop)"
         raise ConfigError(f"the clips do not fit the model: {e}{hint}") from None
 
 

@@ -37,7 +37,8 @@ def write_confusion_csv(path: Path, matrix: np.ndarray, classes: Sequence[str]) 
     return path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +48,7 @@ def _pyplot():
 
 
 def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str]) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     n = len(classes)
     size = min(4 + 0.35 * n, 24)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -67,7 +68,7 @@ def plot_confusion(path: Path, matrix: np.ndarray, classes: Sequence[str]) -> Pa
 
 def plot_curves(path: Path, rows: Sequence[dict], title: str = "") -> Path:
     """Loss and top-1 per epoch, training and validation, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label in (("train_loss", "train"), ("val_loss", "val")):

@@ -41,7 +41,7 @@ from .config import ConfigError, RunConfig, check_config, config_to_yaml
 from .core import TrainingCore
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
 from .inputs import check_model_accepts, modality_keys, multimodal_dataset, resolve_inputs, visual_modality
-from .metrics import _pyplot
+from .metrics import pyplot
 from .trainer import finetune_source, load_backbone, restore_training_state, resume_config
 
 log = logging.getLogger("videozoo.train")
@@ -363,37 +363,45 @@ class MultiModalTrainer:
                     row = self._record(epoch_no + 1, phase, row, history[e + 1], history[e])
                     epoch_no += 1
                     if self._estimates_now(phase, e, epochs):
-                        if b.estimate == "separate":  # over the stretch the new weights will train
-                            n = min(self.schedule.super_epoch, epochs - e - 1)
-                            gain, over, after = self.estimate_separately(e + 1, n, optimizer, scheduler,
-                                                                         history[e + 1])
-                            extra = {"trained_epochs": n, "measured_after": after}
-                        else:
-                            gain, over = deltas(self.stats(history[self.schedule.window_start(e)]),
-                                                self.stats(history[e + 1]), b.metric)
-                            extra = {}
-                        self._estimate(epoch_no, gain, over, estimates, **extra)
-                    for key, value in row.items():
-                        if writer is not None and isinstance(value, float) and math.isfinite(value):
-                            writer.add_scalar(key, value, epoch_no)
-                    self._write_metrics()
-                    log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s", epoch_no, phase,
-                             row["train_loss"], row[f"{FUSED}_holdout_top1"],
-                             f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "")
+                        self._estimate_after(e, epochs, epoch_no, optimizer, scheduler, history, estimates)
+                    self._log_epoch(writer, row, epoch_no, phase)
                     self._save(optimizer, scheduler, {"epoch": epoch_no, "phase": phase, "phase_index": index,
                                                       "phase_epoch": e, "estimates": estimates, "history": history})
         finally:
             if writer is not None:
                 writer.close()
-        if not main:
-            return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
-        (self.out / "blend.json").write_text(json.dumps({"weighting": b.weighting, "estimate": b.estimate,
-                                                         "final": self.weights, "estimates": estimates,
-                                                         "audio_tracks": self.audio_tracks,
-                                                         "skipped": dict(self.skips.errors)}, indent=2))
-        self.plot()
-        log.info("%s", self.skips.summary())
+        if main:
+            (self.out / "blend.json").write_text(json.dumps({"weighting": b.weighting, "estimate": b.estimate,
+                                                             "final": self.weights, "estimates": estimates,
+                                                             "audio_tracks": self.audio_tracks,
+                                                             "skipped": dict(self.skips.errors)}, indent=2))
+            self.plot()
+            log.info("%s", self.skips.summary())
         return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
+
+    def _estimate_after(self, e: int, epochs: int, epoch_no: int, optimizer, scheduler, history: dict,
+                        estimates: list) -> None:
+        """New weights after epoch ``e`` of a phase: from separate trainings over the stretch the new weights
+        will train, or from the joint run's measurements over the stretch just trained."""
+        b = self.cfg.blend
+        if b.estimate == "separate":
+            n = min(self.schedule.super_epoch, epochs - e - 1)
+            gain, over, after = self.estimate_separately(e + 1, n, optimizer, scheduler, history[e + 1])
+            extra = {"trained_epochs": n, "measured_after": after}
+        else:
+            gain, over = deltas(self.stats(history[self.schedule.window_start(e)]), self.stats(history[e + 1]),
+                                b.metric)
+            extra = {}
+        self._estimate(epoch_no, gain, over, estimates, **extra)
+
+    def _log_epoch(self, writer, row: dict, epoch_no: int, phase: str) -> None:
+        for key, value in row.items():
+            if writer is not None and isinstance(value, float) and math.isfinite(value):
+                writer.add_scalar(key, value, epoch_no)
+        self._write_metrics()
+        log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s", epoch_no, phase, row["train_loss"],
+                 row[f"{FUSED}_holdout_top1"],
+                 f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "")
 
     def _estimates_now(self, phase: str, epoch: int, epochs: int) -> bool:
         """Estimate after ``epoch`` (0-based) of a phase of ``epochs``? Joint: on the schedule (offline at the end
@@ -427,7 +435,7 @@ class MultiModalTrainer:
 
     def plot(self) -> Path:
         """Training-subset and held-out loss per head, per epoch."""
-        plt = _pyplot()
+        plt = pyplot()
         fig, axes = plt.subplots(1, len(self.heads), figsize=(4 * len(self.heads), 3.5), sharey=True)
         epochs = [r["epoch"] for r in self.metrics]
         for ax, h in zip(np.atleast_1d(axes), self.heads, strict=True):

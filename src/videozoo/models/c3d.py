@@ -115,6 +115,11 @@ class C3D(nn.Module):
         check_clip(x, name=self.name, in_channels=self.in_channels, spine=self.spine, min_size=self.min_size,
                    output_size=self.pool5_size)
 
+    @property
+    def head_description(self) -> str:
+        """What the head sees, for the model card."""
+        return "pool5 flattened into fc6: the clip size is fixed by fc6's input"
+
     def forward_features(self, x: Tensor, layer: str = "fc7") -> Tensor:
         """``(B, C, T, H, W)`` → the named layer's output: ``pool5`` ``(B, 512·t·h·w)``, ``fc6`` or ``fc7``
         ``(B, 4096)`` (after ReLU; dropout only in training)."""

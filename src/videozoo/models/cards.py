@@ -38,6 +38,7 @@ class ModelCard:
     paper_short: str
     reported: tuple[Reported, ...] = ()
     sources: dict = field(default_factory=dict)
+    head: str = ""  # what the classifier pools, and which clips it takes
 
     @property
     def gflops(self) -> float:
@@ -50,6 +51,7 @@ class ModelCard:
             "params": self.params, "params_no_bn": self.params_no_bn,
             "gmacs": round(self.gmacs, 4), "gflops": round(self.gflops, 4), "clip": list(self.clip),
             "paper": self.paper, "reported": [r.describe() for r in self.reported], "sources": self.sources,
+            "head": self.head,
         }
 
 
@@ -74,6 +76,13 @@ def measure(name: str, clip: Triple | None = None, num_classes: int = 400, **ove
 
 
 @lru_cache(maxsize=512)
+def head_description(name: str, overrides: tuple = ()) -> str:
+    """What the model's classifier pools (its ``head_description``), built on the meta device."""
+    with torch.device("meta"):
+        return get_entry(name).make(**dict(overrides)).head_description
+
+
+@lru_cache(maxsize=512)
 def _measure(name: str, clip: Triple, num_classes: int, overrides: tuple) -> tuple[int, int, int]:
     with torch.device("meta"):
         model = get_entry(name).make(num_classes, **dict(overrides))
@@ -94,6 +103,7 @@ def model_card(name: str, num_classes: int = 400, clip: Triple | None = None, **
         sources={"params": MEASURED, "params_no_bn": MEASURED, "gmacs": MEASURED,
                  "clip": f"default clip of the paper setting ({PAPER_SHORT[entry.paper]})",
                  "reported": "each reported figure names its own source"},
+        head=head_description(name, tuple(sorted(overrides.items()))),
     )
 
 

@@ -67,6 +67,7 @@ TRUNK = (
     ("Mixed_5c", "mixed", (384, 192, 384, 48, 128, 128)),
 )
 ENDPOINTS = tuple(name for name, _, _ in TRUNK)
+HEAD_POOL = (2, 7, 7)  # the published head's average-pool window over Mixed_5c
 CONV_ENDPOINTS = tuple(name for name, kind, _ in TRUNK if kind in ("conv", "mixed"))
 
 
@@ -81,8 +82,10 @@ class InceptionSpec:
         boundary: the first endpoint of the upper part (the paper sweeps it).
         gating: S3D-G's self-gating after Conv2d_2c and on every Mixed branch.
         first_temporal_kernel: t of Conv2d_1a's t×7×7 (where it is not 2D).
-        head_pool: ``"fixed"`` (AvgPool 2×7×7 stride 1, then the mean: the paper and torchvision;
-            needs clips of at least 224×224 and about 14 frames) or ``"global"`` (any clip size).
+        head_pool: ``"auto"`` (the published head, AvgPool 2×7×7 stride 1 then the mean, where the last map
+            is at least 2×7×7, i.e. clips of about 13×209×209 and more: torchvision's outputs at 224; the global
+            average below, as the peers' adaptive heads: 112 or 160 px crops fine-tune), ``"fixed"`` (always the
+            published head: smaller clips are refused) or ``"global"`` (always the global average).
         padding: ``"symmetric"`` (static, as torchvision's S3D) or ``"tf_same"``: TensorFlow's "SAME",
             computed from each input's size, so a strided conv or pool over an even size pads one more at
             the end (DeepMind's I3D as piergiaj/pytorch-i3d runs it).
@@ -95,7 +98,7 @@ class InceptionSpec:
     boundary: str = "Mixed_4b"
     gating: bool = False
     first_temporal_kernel: int = 7
-    head_pool: str = "fixed"
+    head_pool: str = "auto"
     padding: str = "symmetric"
     bn_eps: float = 1e-3
     bn_momentum: float = 0.1
@@ -110,8 +113,8 @@ class InceptionSpec:
             raise ValueError(f"layout must be 'uniform', 'bottom' or 'top', got {self.layout!r}")
         if self.boundary not in CONV_ENDPOINTS:
             raise ValueError(f"boundary must be one of {', '.join(CONV_ENDPOINTS)}, got {self.boundary!r}")
-        if self.head_pool not in ("fixed", "global"):
-            raise ValueError(f"head_pool must be 'fixed' or 'global', got {self.head_pool!r}")
+        if self.head_pool not in ("auto", "fixed", "global"):
+            raise ValueError(f"head_pool must be 'auto', 'fixed' or 'global', got {self.head_pool!r}")
         if self.padding not in ("symmetric", "tf_same"):
             raise ValueError(f"padding must be 'symmetric' or 'tf_same', got {self.padding!r}")
         if not isinstance(self.in_channels, int) or self.in_channels < 1:
@@ -241,8 +244,8 @@ class Inception3D(nn.Module):
                 if isinstance(m, (nn.Conv3d, nn.MaxPool3d)) and max(as_triple(m.stride)) > 1:
                     m.padding = (0, 0, 0)
                     m.register_forward_pre_hook(_pad_tf_same)
-        self.head_pool = nn.AvgPool3d((2, 7, 7), stride=1) if spec.head_pool == "fixed" else nn.Identity()
-        if spec.head_pool == "fixed":
+        self.head_pool = nn.AvgPool3d(HEAD_POOL, stride=1) if spec.head_pool != "global" else nn.Identity()
+        if spec.head_pool == "fixed":  # the published head's window is part of what the clip must cover
             spine.append(Window.of(self.head_pool))
         self.spine = spine
         self.min_size = min_input_size(spine)
@@ -273,7 +276,19 @@ class Inception3D(nn.Module):
         classifier applied once instead of per window.
         """
         self.check_input(x)
-        return self.head.pool(self.head_pool(self.features(x)))
+        x = self.features(x)
+        if self.spec.head_pool == "fixed" or (self.spec.head_pool == "auto"
+                                              and all(n >= w for n, w in zip(x.shape[2:], HEAD_POOL, strict=True))):
+            x = self.head_pool(x)
+        return self.head.pool(x)
+
+    @property
+    def head_description(self) -> str:
+        """What the head pools, for the model card."""
+        return {"auto": "AvgPool 2×7×7 then the mean where the last map is at least 2×7×7 (the published head; "
+                        "clips of about 13×209×209 and more), the global average below",
+                "fixed": "AvgPool 2×7×7 then the mean (the published head; clips of about 13×209×209 and more)",
+                "global": "global average pool (any clip)"}[self.spec.head_pool]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.forward_features(x))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -38,9 +39,6 @@ from torch import Tensor, nn
 Triple = tuple[int, int, int]
 NormLayer = Callable[[int], nn.Module]
 
-CONV_KINDS = ("3d", "2d", "2+1d", "sep", "t+2d", "ir", "ip", "p3d-a", "p3d-b", "p3d-c", "1x1")
-# Kinds whose kernel reaches across frames; a stage of one of these may stride in time.
-TEMPORAL_KINDS = frozenset({"3d", "2+1d", "sep", "t+2d", "ir", "ip", "p3d-a", "p3d-b", "p3d-c"})
 
 
 def batch_norm(eps: float = 1e-5, momentum: float = 0.1) -> NormLayer:
@@ -123,6 +121,122 @@ def r2plus1d_mid_channels(in_channels: int, out_channels: int, t: int = 3, k: in
     return (t * k * k * in_channels * out_channels) // (k * k * in_channels + t * out_channels)
 
 
+@dataclass(frozen=True)
+class ConvArgs:
+    """What a conv kind's maker builds from: widths, ``(t, k)`` kernel, ``(st, ss)`` stride, ``(pt, ps)``
+    padding, the intermediate width (None: the kind's own rule), the norm, and whether the unit ends in ReLU."""
+
+    in_channels: int
+    out_channels: int
+    t: int
+    k: int
+    st: int
+    ss: int
+    pt: int
+    ps: int
+    mid_channels: int | None
+    norm: NormLayer
+    act: bool
+
+    def unit(self, c_in: int, c_out: int, kernel: Triple | int, stride: Triple | int = 1,
+             padding: Triple | int = 0, groups: int = 1, act: bool | None = None) -> ConvNormAct:
+        return ConvNormAct(c_in, c_out, kernel, stride, padding, groups, norm=self.norm,
+                           act=self.act if act is None else act)
+
+    def spatial(self, c_in: int, c_out: int, stride: int | None = None, act: bool | None = None) -> ConvNormAct:
+        """1×k×k, the spatial stride (``stride`` in time, default 1)."""
+        return self.unit(c_in, c_out, (1, self.k, self.k), (stride or 1, self.ss, self.ss), (0, self.ps, self.ps),
+                         act=act)
+
+    def temporal(self, c_in: int, c_out: int, spatial_stride: int = 1, act: bool | None = None) -> ConvNormAct:
+        """t×1×1, the temporal stride."""
+        return self.unit(c_in, c_out, (self.t, 1, 1), (self.st, spatial_stride, spatial_stride), (self.pt, 0, 0),
+                         act=act)
+
+    def full(self, c_in: int, c_out: int, groups: int = 1, act: bool | None = None) -> ConvNormAct:
+        """t×k×k with both strides."""
+        return self.unit(c_in, c_out, (self.t, self.k, self.k), (self.st, self.ss, self.ss),
+                         (self.pt, self.ps, self.ps), groups, act)
+
+
+@dataclass(frozen=True)
+class ConvKind:
+    """One conv kind: its maker (:class:`ConvArgs` → module), whether its kernel reaches across frames (a stage
+    of it may stride in time), and, where the kind matches a t×k×k conv's parameters with an intermediate
+    width, that width's rule ``(c_in, c_out) → M`` (blocks apply it with their own width policy)."""
+
+    make: Callable[[ConvArgs], nn.Module]
+    temporal: bool = True
+    mid_rule: Callable[[int, int], int] | None = None
+
+
+def _ir(a: ConvArgs) -> nn.Module:
+    if a.in_channels != a.out_channels:
+        raise ValueError(f"an ir (depthwise) conv keeps its width: got {a.in_channels} → {a.out_channels}")
+    return a.full(a.in_channels, a.out_channels, groups=a.in_channels)
+
+
+def _ip(a: ConvArgs) -> nn.Module:
+    return nn.Sequential(OrderedDict(
+        pointwise=a.unit(a.in_channels, a.out_channels, 1, act=False),
+        depthwise=a.full(a.out_channels, a.out_channels, groups=a.out_channels),
+    ))
+
+
+def _spatial_then_temporal(a: ConvArgs) -> nn.Module:
+    mid = a.out_channels if a.mid_channels is None else a.mid_channels
+    return nn.Sequential(OrderedDict(spatial=a.spatial(a.in_channels, mid, act=True),
+                                     temporal=a.temporal(mid, a.out_channels)))
+
+
+def _r2plus1d(a: ConvArgs) -> nn.Module:
+    mid = r2plus1d_mid_channels(a.in_channels, a.out_channels, a.t, a.k) if a.mid_channels is None else \
+        a.mid_channels
+    return _spatial_then_temporal(replace(a, mid_channels=mid))
+
+
+def _temporal_then_spatial(a: ConvArgs) -> nn.Module:
+    return nn.Sequential(OrderedDict(temporal=a.temporal(a.in_channels, a.out_channels, act=True),
+                                     spatial=a.spatial(a.out_channels, a.out_channels)))
+
+
+def _p3d_spatial(a: ConvArgs, kind: str) -> nn.Module:
+    if not a.act:  # both branches end activated, so the sum is post-activation as in P3D
+        raise ValueError(f"{kind} ends in a sum of activated branches; it cannot be the last unit of a block")
+    return a.spatial(a.in_channels, a.out_channels)
+
+
+def _p3d_b(a: ConvArgs) -> nn.Module:
+    return ParallelSum(_p3d_spatial(a, "p3d-b"), a.temporal(a.in_channels, a.out_channels, spatial_stride=a.ss))
+
+
+def _p3d_c(a: ConvArgs) -> nn.Module:
+    return ResidualTemporal(_p3d_spatial(a, "p3d-c"), a.temporal(a.out_channels, a.out_channels))
+
+
+# The conv kinds, one entry each: a new kind is one more row (see docs/models.md).
+CONV_MAKERS: dict[str, ConvKind] = {
+    "3d": ConvKind(lambda a: a.full(a.in_channels, a.out_channels)),
+    "2d": ConvKind(lambda a: a.spatial(a.in_channels, a.out_channels, stride=a.st), temporal=False),
+    "2+1d": ConvKind(_r2plus1d, mid_rule=r2plus1d_mid_channels),
+    "sep": ConvKind(_spatial_then_temporal),
+    "t+2d": ConvKind(_temporal_then_spatial),
+    "ir": ConvKind(_ir),
+    "ip": ConvKind(_ip),
+    "p3d-a": ConvKind(_spatial_then_temporal),
+    "p3d-b": ConvKind(_p3d_b),
+    "p3d-c": ConvKind(_p3d_c),
+    "1x1": ConvKind(lambda a: a.unit(a.in_channels, a.out_channels, 1, (a.st, a.ss, a.ss)), temporal=False),
+}
+
+
+def conv_kind(kind: str) -> ConvKind:
+    """The :class:`ConvKind` named ``kind`` (a clear error naming the kinds for an unknown one)."""
+    if kind not in CONV_MAKERS:
+        raise ValueError(f"unknown conv kind {kind!r}; expected one of {', '.join(CONV_MAKERS)}")
+    return CONV_MAKERS[kind]
+
+
 def spatiotemporal_conv(
     kind: str,
     in_channels: int,
@@ -138,10 +252,10 @@ def spatiotemporal_conv(
     """Build one normalised spatiotemporal conv unit of the given kind.
 
     Args:
-        kind: one of :data:`CONV_KINDS`.
+        kind: a key of :data:`CONV_MAKERS`.
         stride: ``(temporal, spatial)`` stride.
         kernel: ``(t, k)``: temporal and spatial kernel size.
-        mid_channels: the (2+1)D intermediate width; the paper's formula when None.
+        mid_channels: the intermediate width of two-conv kinds; the kind's own rule when None.
         act: end with ReLU (False for the last unit of a residual branch).
         padding: ``(temporal, spatial)``; "same" (kernel // 2) when None.
 
@@ -150,46 +264,8 @@ def spatiotemporal_conv(
     """
     (st, ss), (t, k) = stride, kernel
     pt, ps = (t // 2, k // 2) if padding is None else padding
-    unit = partial(ConvNormAct, norm=norm)
-    if kind not in CONV_KINDS:
-        raise ValueError(f"unknown conv kind {kind!r}; expected one of {', '.join(CONV_KINDS)}")
-    if kind == "3d":
-        return unit(in_channels, out_channels, (t, k, k), (st, ss, ss), (pt, ps, ps), act=act)
-    if kind == "2d":
-        return unit(in_channels, out_channels, (1, k, k), (st, ss, ss), (0, ps, ps), act=act)
-    if kind == "1x1":
-        return unit(in_channels, out_channels, 1, (st, ss, ss), 0, act=act)
-    if kind == "ir":
-        if in_channels != out_channels:
-            raise ValueError(f"an ir (depthwise) conv keeps its width: got {in_channels} → {out_channels}")
-        return unit(in_channels, out_channels, (t, k, k), (st, ss, ss), (pt, ps, ps), groups=in_channels, act=act)
-    if kind == "ip":
-        return nn.Sequential(OrderedDict(
-            pointwise=unit(in_channels, out_channels, 1, act=False),
-            depthwise=unit(out_channels, out_channels, (t, k, k), (st, ss, ss), (pt, ps, ps),
-                           groups=out_channels, act=act),
-        ))
-    if kind in ("2+1d", "sep", "p3d-a"):
-        if mid_channels is None:
-            mid_channels = r2plus1d_mid_channels(in_channels, out_channels, t, k) if kind == "2+1d" else out_channels
-        return nn.Sequential(OrderedDict(
-            spatial=unit(in_channels, mid_channels, (1, k, k), (1, ss, ss), (0, ps, ps), act=True),
-            temporal=unit(mid_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0), act=act),
-        ))
-    if kind == "t+2d":
-        return nn.Sequential(OrderedDict(
-            temporal=unit(in_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0), act=True),
-            spatial=unit(out_channels, out_channels, (1, k, k), (1, ss, ss), (0, ps, ps), act=act),
-        ))
-    # p3d-b and p3d-c: both branches end activated, so the sum is post-activation as in P3D.
-    if not act:
-        raise ValueError(f"{kind} ends in a sum of activated branches; it cannot be the last unit of a block")
-    spatial = unit(in_channels, out_channels, (1, k, k), (1, ss, ss), (0, ps, ps))
-    if kind == "p3d-b":
-        temporal = unit(in_channels, out_channels, (t, 1, 1), (st, ss, ss), (pt, 0, 0))
-        return ParallelSum(spatial, temporal)
-    temporal = unit(out_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0))
-    return ResidualTemporal(spatial, temporal)
+    maker = conv_kind(kind)
+    return maker.make(ConvArgs(in_channels, out_channels, t, k, st, ss, pt, ps, mid_channels, norm, act))
 
 
 class ClassifierHead(nn.Module):

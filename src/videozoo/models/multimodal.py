@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .layers import init_linear
+from .registry import ModelEntry, create_model
 
 FUSED = "fused"
 
@@ -49,8 +50,6 @@ class MultiModalNet(nn.Module):
 
     def __init__(self, spec: MultiModalSpec, num_classes: int, name: str = "multimodal") -> None:
         super().__init__()
-        from .registry import create_model  # the registry registers this class: import it late
-
         if not spec.backbones:
             raise ValueError("a multimodal model needs at least one modality in backbones")
         if FUSED in spec.backbones:
@@ -122,3 +121,7 @@ class MultiModalNet(nn.Module):
     @property
     def num_classes(self) -> int:
         return self.heads[self.modalities[0]].out_features
+
+
+ROW = ModelEntry("multimodal", "multimodal", MultiModalSpec(), MultiModalNet, (0, 0, 0), "gblend",
+                 "Late fusion: a backbone and a head per modality, and a fused head", listed=False)

@@ -77,9 +77,6 @@ class Reported:
         return f"{what}{bn}{extras} ({self.source})"
 
 
-Builder = Callable[..., nn.Module]
-
-
 @dataclass(frozen=True)
 class ModelEntry:
     """One row of the zoo."""
@@ -93,7 +90,7 @@ class ModelEntry:
     summary: str
     reported: tuple[Reported, ...] = ()
     baseline: str | None = None  # the network its paper compares it with (cost ratio in the zoo table)
-    listed: bool = True  # composites (the multimodal net) are built by name but are not zoo rows
+    listed: bool = True  # composites (the multimodal net) are built by name but are not in the zoo table
 
     def override_names(self) -> list[str]:
         return [f.name for f in fields(self.spec)] if is_dataclass(self.spec) else []
@@ -138,7 +135,6 @@ def _tuples(value):
 
 
 def get_entry(name: str) -> ModelEntry:
-    _load_zoo()
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {_did_you_mean(name, sorted(_REGISTRY))}; "
                          f"`videozoo models` lists all {len(_REGISTRY)}")
@@ -147,13 +143,11 @@ def get_entry(name: str) -> ModelEntry:
 
 def zoo_order(family: str | None = None) -> list[str]:
     """Model names in table order: grouped by paper, shallow before deep."""
-    _load_zoo()
     return [n for n, e in _REGISTRY.items() if e.listed and (family is None or e.family == family)]
 
 
 def list_models(family: str | None = None) -> list[str]:
     """Sorted names of every registered model (optionally of one family)."""
-    _load_zoo()
     return sorted(n for n, e in _REGISTRY.items() if e.listed and (family is None or e.family == family))
 
 
@@ -169,14 +163,3 @@ def create_model(name: str, num_classes: int = 400, **overrides) -> nn.Module:
     The model takes ``(B, C, T, H, W)`` float clips and returns logits ``(B, num_classes)``.
     """
     return get_entry(name).make(num_classes, **overrides)
-
-
-def _load_zoo() -> None:
-    # Importing the tables registers their rows.
-    from . import zoo_residual  # noqa: F401, I001  (table order: residual rows first)
-    from . import zoo_inception  # noqa: F401
-    from .multimodal import MultiModalNet, MultiModalSpec
-
-    if "multimodal" not in _REGISTRY:
-        register(ModelEntry("multimodal", "multimodal", MultiModalSpec(), MultiModalNet, (0, 0, 0), "gblend",
-                            "Late fusion: a backbone and a head per modality, and a fused head", listed=False))

@@ -32,10 +32,10 @@ from itertools import cycle
 from torch import Tensor, nn
 
 from .layers import (
-    TEMPORAL_KINDS,
     ClassifierHead,
     NormLayer,
     batch_norm,
+    conv_kind,
     init_conv_weights,
     r2plus1d_mid_channels,
     spatiotemporal_conv,
@@ -141,7 +141,7 @@ def _stage_temporal_strides(spec: ResNetSpec) -> tuple[int, ...]:
 
     def temporal(kinds: StageConv) -> bool:
         kinds = (kinds,) if isinstance(kinds, str) else kinds
-        return any(k in TEMPORAL_KINDS for k in kinds)
+        return any(conv_kind(k).temporal for k in kinds)
 
     return tuple(1 if i == 0 or not temporal(c) else 2 for i, c in enumerate(spec.convs))
 
@@ -162,10 +162,11 @@ class BasicBlock(nn.Module):
         super().__init__()
         out = width
         mid1 = mid2 = None
-        if kind == "2+1d":
-            mid1 = r2plus1d_mid_channels(in_channels, out)
+        rule = conv_kind(kind).mid_rule  # (2+1)D: M matches the parameters of the t×k×k conv it replaces
+        if rule is not None:
+            mid1 = rule(in_channels, out)
             # per_block: torchvision reuses the first conv's M for the second.
-            mid2 = mid1 if spec.mid_channels == "per_block" else r2plus1d_mid_channels(out, out)
+            mid2 = mid1 if spec.mid_channels == "per_block" else rule(out, out)
         self.conv1 = spatiotemporal_conv(kind, in_channels, out, stride=stride, mid_channels=mid1, norm=norm)
         self.conv2 = spatiotemporal_conv(kind, out, out, mid_channels=mid2, norm=norm, act=False)
         self.shortcut = _shortcut(in_channels, out, stride, norm, spec.shortcut)
@@ -198,8 +199,9 @@ class Bottleneck(nn.Module):
         out = width * self.expansion
         stride1, stride2 = (stride, (1, 1)) if spec.stride_on == "conv1" else ((1, 1), stride)
         mid = None
-        if kind == "2+1d":
-            mid = r2plus1d_mid_channels(in_channels if spec.mid_channels == "per_block" else width, width)
+        rule = conv_kind(kind).mid_rule
+        if rule is not None:
+            mid = rule(in_channels if spec.mid_channels == "per_block" else width, width)
         # conv1_t > 1: the "inflated" first conv of Slow / I3D-R50 bottlenecks, t×1×1.
         self.conv1 = spatiotemporal_conv("1x1" if conv1_t == 1 else "3d", in_channels, width, stride=stride1,
                                          kernel=(conv1_t, 1), norm=norm)
@@ -325,6 +327,11 @@ class VideoResNet(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → pooled embedding ``(B, D)``."""
         return self.head.pool(self.forward_trunk(x))
+
+    @property
+    def head_description(self) -> str:
+        """What the head pools, for the model card."""
+        return "global average pool (any clip)"
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → logits ``(B, num_classes)``."""

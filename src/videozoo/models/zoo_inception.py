@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .c3d import C3D, C3DSpec
 from .inception import Inception3D, InceptionSpec
-from .registry import ModelEntry, Reported, register
+from .registry import ModelEntry, Reported
+
+ROWS: list[ModelEntry] = []  # the table, in the zoo's order; models/__init__ registers it
 
 CLIP_S3D = (64, 224, 224)
 CALC_F = "papers.md F, computed from a faithful rebuild"
@@ -21,7 +23,7 @@ def build_c3d(spec: C3DSpec, num_classes: int, name: str) -> C3D:
 
 def inception(name: str, spec: InceptionSpec, summary: str, *reported: Reported) -> None:
     baseline = None if name == "i3d" else "i3d"
-    register(ModelEntry(name, "inception", spec, build_inception, CLIP_S3D, "s3d", summary, reported, baseline))
+    ROWS.append(ModelEntry(name, "inception", spec, build_inception, CLIP_S3D, "s3d", summary, reported, baseline))
 
 
 inception("i2d", InceptionSpec(conv="2d"), "I2D: the Inception trunk with 2D convs only (its max-pools stay 3D)")
@@ -40,12 +42,12 @@ for conv, family in (("3d", "i3d"), ("sep", "s3d")):
                   f"{family.upper()} {layout}-heavy: {what}{where} (override boundary to move the line)")
 
 C3D_SUMMARY = "C3D: eight 3×3×3 convs, fc6/fc7 4096"
-register(ModelEntry(
+ROWS.append(ModelEntry(
     "c3d", "c3d", C3DSpec(), build_c3d, (16, 112, 112), "c3d", f"{C3D_SUMMARY}, Caffe's ceil-mode pool5 (fc6 in 8192)",
     (Reported("params", 79_991_015, "papers.md A, computed", exact=True, num_classes=487),
      Reported("params", 78_409_573, "papers.md A, computed", exact=True, num_classes=101),
      Reported("gmacs", 38.5, "VMZ model zoo / papers.md A", clip=(16, 112, 112)))))
-register(ModelEntry(
+ROWS.append(ModelEntry(
     "c3d_bn", "c3d", C3DSpec(batch_norm=True, pool5_ceil=False), build_c3d, (16, 112, 112), "c3d",
     f"{C3D_SUMMARY}, VMZ's variant: BN after every conv, floor pool5 (fc6 in 4608)",
     (Reported("params", 64.9, "VMZ model zoo"),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from .registry import ModelEntry, Reported, register
+from .registry import ModelEntry, Reported
 from .resnet import ResNetSpec, VideoResNet
+
+ROWS: list[ModelEntry] = []  # the table, in the zoo's order; models/__init__ registers it
 
 DEPTHS = {
     10: (1, 1, 1, 1), 16: (2, 2, 2, 1), 18: (2, 2, 2, 2), 26: (2, 3, 4, 3), 34: (3, 4, 6, 3),
@@ -40,7 +42,7 @@ def build_resnet(spec: ResNetSpec, num_classes: int, name: str) -> VideoResNet:
 
 def add(name: str, spec: ResNetSpec, clip, paper: str, summary: str, *reported: Reported,
         baseline: str | None = None) -> None:
-    register(ModelEntry(name, "residual", spec, build_resnet, clip, paper, summary, reported, baseline))
+    ROWS.append(ModelEntry(name, "residual", spec, build_resnet, clip, paper, summary, reported, baseline))
 
 
 def table2(params: float, gmacs8: float, gmacs16: float, **overrides) -> tuple[Reported, ...]:
@@ -202,7 +204,7 @@ def build_audio(spec: ResNetSpec, num_classes: int, name: str):
 
 POOL_2D = ((1, 3, 3), (1, 2, 2), (0, 1, 1))  # ResNet's 3×3 max-pool, stride 2
 for depth, block in ((18, "basic"), (50, "bottleneck")):
-    register(ModelEntry(
+    ROWS.append(ModelEntry(
         f"audio_resnet_{depth}", "audio",
         ResNetSpec(block, DEPTHS[depth], ("2d",) * 4, stem_kind="2d", stem_pool=POOL_2D, in_channels=1,
                    stride_on="conv2"),

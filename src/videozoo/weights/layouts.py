@@ -238,28 +238,22 @@ CAFFE2_BN = (("weight", "_s"), ("bias", "_b"), ("running_mean", "_rm"), ("runnin
 CAFFE2_NOT_WEIGHTS = r"(_momentum|_grad)$|^(model_iter|lr|ITER|iter)$"
 
 
-def caffe2_resnet_names(model: nn.Module) -> dict[str, str]:
-    """Our state-dict key → VMZ Caffe2 blob name, for a :class:`~videozoo.models.resnet.VideoResNet`.
+class _Caffe2Names(dict):
+    """Our state-dict key → VMZ Caffe2 blob name, filled unit by unit."""
 
-    VMZ's builder numbers blocks over the whole network (``comp_{i}``) and the convs inside a block
-    (``conv_{j}``, ``spatbn_{j}``); a (2+1)D or ip-CSN conv adds a ``_middle`` conv before its own, an
-    ir-CSN depthwise conv takes two numbers (its ``add_conv`` and ``add_channelwise_conv`` both count).
-    """
-    names: dict[str, str] = {}
+    def conv(self, ours: str, blob: str) -> None:
+        self[f"{ours}.weight"] = f"{blob}_w"
 
-    def conv(ours: str, blob: str) -> None:
-        names[f"{ours}.weight"] = f"{blob}_w"
-
-    def bn(ours: str, blob: str) -> None:
+    def bn(self, ours: str, blob: str) -> None:
         for attr, suffix in CAFFE2_BN:
-            names[f"{ours}.{attr}"] = blob + suffix
+            self[f"{ours}.{attr}"] = blob + suffix
 
-    def unit(ours: str, module: nn.Module, comp: int, j: int) -> int:
+    def unit(self, ours: str, module: nn.Module, comp: int, j: int) -> int:
         """Name one conv unit of block ``comp`` whose convs were numbered up to ``j``; returns the new ``j``."""
         if isinstance(module, ConvNormAct):
             j += 2 if module.conv.groups > 1 else 1
-            conv(f"{ours}.conv", f"comp_{comp}_conv_{j}")
-            bn(f"{ours}.bn", f"comp_{comp}_spatbn_{j}")
+            self.conv(f"{ours}.conv", f"comp_{comp}_conv_{j}")
+            self.bn(f"{ours}.bn", f"comp_{comp}_spatbn_{j}")
             return j
         parts = dict(module.named_children())
         pairs = {"spatial": "temporal", "pointwise": "depthwise"}
@@ -267,37 +261,48 @@ def caffe2_resnet_names(model: nn.Module) -> dict[str, str]:
         if first is None or set(parts) != {first, pairs[first]}:
             raise ValueError(f"VMZ's Caffe2 layout has no conv unit like {ours} ({type(module).__name__})")
         j += 1
-        conv(f"{ours}.{first}.conv", f"comp_{comp}_conv_{j}_middle")
-        bn(f"{ours}.{first}.bn", f"comp_{comp}_spatbn_{j}_middle")
-        conv(f"{ours}.{pairs[first]}.conv", f"comp_{comp}_conv_{j}")
-        bn(f"{ours}.{pairs[first]}.bn", f"comp_{comp}_spatbn_{j}")
+        self.conv(f"{ours}.{first}.conv", f"comp_{comp}_conv_{j}_middle")
+        self.bn(f"{ours}.{first}.bn", f"comp_{comp}_spatbn_{j}_middle")
+        self.conv(f"{ours}.{pairs[first]}.conv", f"comp_{comp}_conv_{j}")
+        self.bn(f"{ours}.{pairs[first]}.bn", f"comp_{comp}_spatbn_{j}")
         return j
 
-    stem = model.stem.conv
-    if isinstance(stem, ConvNormAct):
-        conv("stem.conv.conv", "conv1")
-        bn("stem.conv.bn", "conv1_spatbn_relu")
-    else:
-        conv("stem.conv.spatial.conv", "conv1_middle")
-        bn("stem.conv.spatial.bn", "conv1_middle_spatbn_relu")
-        conv("stem.conv.temporal.conv", "conv1")
-        bn("stem.conv.temporal.bn", "conv1_spatbn_relu")
-    comp = 0
-    for s, stage in enumerate(model.stages):
-        for b, block in enumerate(stage):
-            if not hasattr(block, "shortcut"):  # a pooling layer between stages
-                continue
-            prefix, j = f"layer{s + 1}.{b}", 0
-            for name in ("conv1", "conv2", "conv3"):
-                if hasattr(block, name):
-                    j = unit(f"{prefix}.{name}", getattr(block, name), comp, j)
-            if not isinstance(block.shortcut, nn.Identity):
-                conv(f"{prefix}.shortcut.conv", f"shortcut_projection_{comp}")
-                bn(f"{prefix}.shortcut.bn", f"shortcut_projection_{comp}_spatbn")
-            comp += 1
+    def stem(self, stem: nn.Module) -> None:
+        if isinstance(stem, ConvNormAct):
+            self.conv("stem.conv.conv", "conv1")
+            self.bn("stem.conv.bn", "conv1_spatbn_relu")
+        else:
+            self.conv("stem.conv.spatial.conv", "conv1_middle")
+            self.bn("stem.conv.spatial.bn", "conv1_middle_spatbn_relu")
+            self.conv("stem.conv.temporal.conv", "conv1")
+            self.bn("stem.conv.temporal.bn", "conv1_spatbn_relu")
+
+    def block(self, prefix: str, block: nn.Module, comp: int) -> None:
+        j = 0
+        for name in ("conv1", "conv2", "conv3"):
+            if hasattr(block, name):
+                j = self.unit(f"{prefix}.{name}", getattr(block, name), comp, j)
+        if not isinstance(block.shortcut, nn.Identity):
+            self.conv(f"{prefix}.shortcut.conv", f"shortcut_projection_{comp}")
+            self.bn(f"{prefix}.shortcut.bn", f"shortcut_projection_{comp}_spatbn")
+
+
+def caffe2_resnet_names(model: nn.Module) -> dict[str, str]:
+    """Our state-dict key → VMZ Caffe2 blob name, for a :class:`~videozoo.models.resnet.VideoResNet`.
+
+    VMZ's builder numbers blocks over the whole network (``comp_{i}``) and the convs inside a block
+    (``conv_{j}``, ``spatbn_{j}``); a (2+1)D or ip-CSN conv adds a ``_middle`` conv before its own, an
+    ir-CSN depthwise conv takes two numbers (its ``add_conv`` and ``add_channelwise_conv`` both count).
+    """
+    names = _Caffe2Names()
+    names.stem(model.stem.conv)
+    blocks = [(f"layer{s + 1}.{b}", block) for s, stage in enumerate(model.stages)
+              for b, block in enumerate(stage) if hasattr(block, "shortcut")]  # not the pools between stages
+    for comp, (prefix, block) in enumerate(blocks):
+        names.block(prefix, block, comp)
     names["head.fc.weight"] = f"last_out_L{model.num_classes}_w"
     names["head.fc.bias"] = f"last_out_L{model.num_classes}_b"
-    return names
+    return dict(names)
 
 
 def caffe2_c3d_names(model: nn.Module) -> dict[str, str]:
