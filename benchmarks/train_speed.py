@@ -63,6 +63,8 @@ def cpu_name() -> str:
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     """GFLOP/s of the best of ``repeats`` n×n matmuls."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):  # warm-up: thread pool, caches, clocks
+        torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
