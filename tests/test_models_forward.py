@@ -82,3 +82,22 @@ def test_the_docs_example_adds_a_conv_kind_and_a_row():
     finally:  # leave the zoo as it was for the other tests (the zoo table, the model list)
         registry._REGISTRY.pop("dwpw_r18", None)
         CONV_MAKERS.pop("dw+pw", None)
+
+
+def test_every_model_has_the_one_interface():
+    """Every zoo network is a VideoNet: one clip tensor (no modalities) with in_channels, or a late-fusion net
+    over named modalities; reset_classifier gives new heads in both."""
+    from videozoo.models.base import VideoNet
+
+    for name in list_models():
+        with torch.device("meta"):
+            model = videozoo.create_model(name, num_classes=5)
+        assert isinstance(model, VideoNet) and model.modalities == () and model.in_channels in (1, 2, 3), name
+        assert model.num_classes == 5 and model.head_description
+    net = videozoo.create_model("multimodal", num_classes=3, backbones={"rgb": "r3d_18", "audio": "audio_resnet_18"},
+                                backbone_overrides={"rgb": {"base_width": 8}, "audio": {"base_width": 8}},
+                                fusion_hidden=16).eval()
+    assert isinstance(net, VideoNet) and net.modalities == ("rgb", "audio") and net.in_channels is None
+    net.reset_classifier(4)
+    out = net({"rgb": torch.randn(2, 3, 8, 32, 32), "audio": torch.randn(2, 1, 100, 40)})
+    assert net.num_classes == 4 and all(v.shape == (2, 4) for v in out.values())

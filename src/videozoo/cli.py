@@ -263,7 +263,7 @@ def _stream_dataset(args, ckpt: str):
         dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False,
                                num_clips=args.clips, audio=AudioConfig())
         return model, dataset, "audio"
-    if settings.modality == "flow" or getattr(model, "in_channels", 3) == 2:
+    if settings.modality == "flow" or model.in_channels == 2:
         if not args.flow_root:
             raise UsageError(f"{ckpt} is a flow model (2 input channels): give --flow-root")
         from dataclasses import replace
@@ -352,7 +352,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise UsageError("give --checkpoint CKPT_OR_RUN_DIR_OR_TAG, or --model NAME --pretrained TAG")
     model, classes, settings = load_for_inference(args.checkpoint)
     multimodal = model.arch == "multimodal"
-    if (settings.modality == "flow" or getattr(model, "in_channels", 3) == 2
+    if (settings.modality == "flow" or model.in_channels == 2
             or (multimodal and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")

@@ -163,7 +163,7 @@ def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size:
 
 
 def _modality_keys(net: nn.Module, dataset: VideoDataset) -> dict[str, str]:
-    if not hasattr(net, "modalities"):
+    if not net.modalities:
         raise ValueError(f"{getattr(net, 'arch', type(net).__name__)} is not a multi-modal model; use evaluate")
     return modality_keys(net.modalities, dataset)
 
@@ -236,7 +236,7 @@ def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[
     a multi-modal model its fused head's, with ``audio`` its spectrogram settings)."""
     items = [VideoItem(str(video), 0)]
     net = predictor.model
-    if hasattr(net, "modalities"):
+    if net.modalities:
         dataset = multimodal_dataset(items, classes, settings, net.modalities, train=False, num_clips=clips,
                                      audio=audio or AudioConfig())
     else:
@@ -245,7 +245,7 @@ def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[
     item = dataset[0]
     if item.get("skipped"):
         raise VideoError(item["error"])
-    if hasattr(net, "modalities"):
+    if net.modalities:
         probs = multimodal_scores(predictor, collate_videos([item]), _modality_keys(net, dataset))["fused"][0].mean(0)
     else:
         probs = scores_of_views(predictor, item["video"]).mean(0)

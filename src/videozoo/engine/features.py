@@ -33,23 +33,24 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from ..data.datasets import SkipLog, VideoDataset, collate_videos
+from ..models.base import VideoNet
 from ..models.multimodal import FUSED
 from .checkpoint import atomic_write
 from .inputs import modality_keys, paired_views
 from .predictor import Predictor
 
 
-def layer_output(model: nn.Module, x: Tensor, layer: str) -> Tensor:
+def layer_output(model: VideoNet, x: Tensor, layer: str) -> Tensor:
     """``(B, C, T, H, W)`` clips → ``(B, D)`` features of ``layer`` (a 5-D map is averaged over T, H, W)."""
     if layer == "pooled":
         return model.forward_features(x)
-    if layer in getattr(model, "feature_layers", ()):  # C3D's fc6 / fc7 / pool5
+    if layer in model.feature_layers:  # C3D's fc6 / fc7 / pool5
         return model.forward_features(x, layer=layer)
     modules = dict(model.named_modules())
     if layer not in modules:
         named = [n for n, m in model.named_children()]
         raise ValueError(f"{getattr(model, 'arch', type(model).__name__)} has no layer {layer!r}; use 'pooled'"
-                         f"{', ' + ', '.join(model.feature_layers) if hasattr(model, 'feature_layers') else ''}"
+                         f"{''.join(', ' + name for name in model.feature_layers)}"
                          f" or a module name such as {', '.join(named[:6])}")
     captured: list[Tensor] = []
     handle = modules[layer].register_forward_hook(lambda m, i, o: captured.append(o))
@@ -170,7 +171,7 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         predictor = Predictor(model, "fp32", fold_bn=False, channels_last=False)
     else:
         predictor = Predictor(model, precision)
-    if hasattr(predictor.model, "modalities"):
+    if predictor.model.modalities:
         modality = modality or FUSED
     keys, fn = _feature_fn(predictor.model, dataset, layer, modality)
     skips = skip_log or SkipLog()
@@ -210,7 +211,7 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
 
 def _feature_fn(net: nn.Module, dataset: VideoDataset, layer: str, modality: str | None):
     """(a multi-modal model's input keys or None, the function from the model's input to ``layer``'s output)."""
-    if hasattr(net, "modalities"):
+    if net.modalities:
         return _multimodal_layer(net, dataset, layer, modality)
     if modality is not None:
         raise ValueError(f"modality is for a multi-modal model; {getattr(net, 'arch', type(net).__name__)} "
@@ -256,8 +257,8 @@ def _from_pieces(pieces: list[tuple], classes: list[str], info: dict) -> Feature
     return Features(*(np.concatenate(c) for c in cols), list(classes), info)
 
 
-def _check_layer(model: nn.Module, layer: str) -> None:
-    if layer == "pooled" or layer in getattr(model, "feature_layers", ()):
+def _check_layer(model: VideoNet, layer: str) -> None:
+    if layer == "pooled" or layer in model.feature_layers:
         return
     if layer not in dict(model.named_modules()):
         layer_output(model, torch.empty(0), layer)  # raises the ValueError that lists the choices

@@ -18,6 +18,7 @@ from ..data.datasets import AudioConfig, VideoDataset, VideoItem, open_reader
 from ..data.decode import VideoError
 from ..data.sampling import ClipSampling
 from ..data.transforms import TransformConfig, transform_config_for
+from ..models.base import VideoNet
 from ..models.registry import get_entry
 from .config import ConfigError, DataConfig
 
@@ -91,9 +92,9 @@ def resolve_inputs(data: DataConfig, model_name: str, items: Sequence[VideoItem]
     )
 
 
-def check_model_accepts(model: torch.nn.Module, settings: InputSettings) -> None:
+def check_model_accepts(model: VideoNet, settings: InputSettings) -> None:
     """Fail before training when the clip does not fit the network (too short, too small, fixed size)."""
-    x = torch.empty(1, getattr(model, "in_channels", 3), settings.num_frames, settings.crop, settings.crop,
+    x = torch.empty(1, model.in_channels, settings.num_frames, settings.crop, settings.crop,
                     device="meta")
     try:
         model.check_input(x)

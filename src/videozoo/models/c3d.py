@@ -24,8 +24,9 @@ from dataclasses import dataclass, replace
 
 from torch import Tensor, nn
 
+from .base import VideoNet
 from .layers import ClassifierHead, ConvNormAct, batch_norm, init_conv_weights
-from .shapes import Window, check_clip, min_input_size, spine_output
+from .shapes import Window, min_input_size, spine_output
 
 LAYERS = (
     ("conv1a", 64), ("pool1", (1, 2, 2)),
@@ -71,7 +72,7 @@ class C3DSpec:
         return replace(self, **overrides)
 
 
-class C3D(nn.Module):
+class C3D(VideoNet):
     """Input ``(B, in_channels, 16, 112, 112)`` (or the clip the spec names); logits ``(B, num_classes)``."""
 
     feature_layers = FEATURE_LAYERS
@@ -96,7 +97,7 @@ class C3D(nn.Module):
         self.features = nn.Sequential(layers)
         self.spine = [Window.of(m) for m in self.features.modules() if isinstance(m, (nn.Conv3d, nn.MaxPool3d))]
         self.min_size = min_input_size(self.spine)
-        self.pool5_size = spine_output(self.spine, spec.clip)
+        self.pool5_size = self.output_size = spine_output(self.spine, spec.clip)
         if min(self.pool5_size) < 1:
             raise ValueError(f"C3D clip {spec.clip} is too small for its five pools")
         fc_in = channels * self.pool5_size[0] * self.pool5_size[1] * self.pool5_size[2]
@@ -110,10 +111,6 @@ class C3D(nn.Module):
         for fc in (self.fc6, self.fc7):
             nn.init.normal_(fc.weight, 0, 0.005)
             nn.init.constant_(fc.bias, 0.1 if not spec.batch_norm else 0.0)
-
-    def check_input(self, x: Tensor) -> None:
-        check_clip(x, name=self.name, in_channels=self.in_channels, spine=self.spine, min_size=self.min_size,
-                   output_size=self.pool5_size)
 
     @property
     def head_description(self) -> str:
@@ -134,12 +131,6 @@ class C3D(nn.Module):
             return x
         return self.relu(self.fc7(self.dropout(x)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.dropout(self.forward_features(x)))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
-
-    @property
-    def num_classes(self) -> int:
-        return self.head.fc.out_features
+    def forward_head(self, features: Tensor) -> Tensor:
+        """fc7's output ``(B, 4096)`` → dropout → fc8 → logits."""
+        return self.head(self.dropout(features))

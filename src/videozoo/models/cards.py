@@ -86,7 +86,7 @@ def head_description(name: str, overrides: tuple = ()) -> str:
 def _measure(name: str, clip: Triple, num_classes: int, overrides: tuple) -> tuple[int, int, int]:
     with torch.device("meta"):
         model = get_entry(name).make(num_classes, **dict(overrides))
-    in_channels = getattr(model, "in_channels", 3)
+    in_channels = model.in_channels
     return count_parameters(model), count_parameters(model, batch_norm=False), count_macs(model, clip, in_channels)
 
 

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import VideoNet
 from .layers import (
     ClassifierHead,
     ConvNormAct,
@@ -45,7 +46,7 @@ from .layers import (
     init_conv_weights,
     spatiotemporal_conv,
 )
-from .shapes import Window, check_clip, min_input_size
+from .shapes import Window, min_input_size
 
 # (name, kind, arguments). Mixed: (b0, b1 reduce, b1, b2 reduce, b2, b3).
 TRUNK = (
@@ -197,7 +198,7 @@ class MixedBlock(nn.Module):
         return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], dim=1)
 
 
-class Inception3D(nn.Module):
+class Inception3D(VideoNet):
     """The Inception skeleton; build it from an :class:`InceptionSpec` (see the module docstring).
 
     Input ``(B, in_channels, T, H, W)`` float; ``forward`` returns logits ``(B, num_classes)``,
@@ -253,9 +254,6 @@ class Inception3D(nn.Module):
         self.head = ClassifierHead(channels, num_classes, spec.dropout)
         init_conv_weights(self)
 
-    def check_input(self, x: Tensor) -> None:
-        check_clip(x, name=self.name, in_channels=self.in_channels, spine=self.spine, min_size=self.min_size)
-
     def forward_endpoints(self, x: Tensor, until: str = "Mixed_5c") -> OrderedDict[str, Tensor]:
         """The trunk's maps by endpoint name (Conv2d_1a … Mixed_5c), up to ``until``."""
         if until not in ENDPOINTS:
@@ -289,13 +287,3 @@ class Inception3D(nn.Module):
                         "clips of about 13×209×209 and more), the global average below",
                 "fixed": "AvgPool 2×7×7 then the mean (the published head; clips of about 13×209×209 and more)",
                 "global": "global average pool (any clip)"}[self.spec.head_pool]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
-
-    @property
-    def num_classes(self) -> int:
-        return self.head.fc.out_features

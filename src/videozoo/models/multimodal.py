@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
+from .base import VideoNet
 from .layers import init_linear
 from .registry import ModelEntry, create_model
 
@@ -45,7 +46,7 @@ def _linear(d_in: int, d_out: int) -> nn.Linear:
     return layer
 
 
-class MultiModalNet(nn.Module):
+class MultiModalNet(VideoNet):
     """Late-fusion network over the modalities its spec names (see the module docstring)."""
 
     def __init__(self, spec: MultiModalSpec, num_classes: int, name: str = "multimodal") -> None:
@@ -73,7 +74,7 @@ class MultiModalNet(nn.Module):
             layers.append(_linear(total, num_classes))
         self.fused_head = nn.Sequential(*layers)
         self.num_features = total
-        self.in_channels = None
+        self.in_channels = None  # a dict of modality tensors, not one clip
 
     @property
     def head_names(self) -> tuple[str, ...]:
@@ -121,6 +122,22 @@ class MultiModalNet(nn.Module):
     @property
     def num_classes(self) -> int:
         return self.heads[self.modalities[0]].out_features
+
+    def check_input(self, inputs: dict[str, Tensor]) -> None:
+        self._check(inputs, self.modalities)
+        for m in self.modalities:
+            self.backbones[m].check_input(inputs[m])
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Fresh heads (every modality's and the fused head's last layer) for ``num_classes``."""
+        for m, head in self.heads.items():
+            self.heads[m] = _linear(head.in_features, num_classes)
+        last = len(self.fused_head) - 1
+        self.fused_head[last] = _linear(self.fused_head[last].in_features, num_classes)
+
+    @property
+    def head_description(self) -> str:
+        return "a linear head per modality on its backbone's pooled feature; the fused head on their concatenation"
 
 
 ROW = ModelEntry("multimodal", "multimodal", MultiModalSpec(), MultiModalNet, (0, 0, 0), "gblend",

@@ -31,6 +31,7 @@ from itertools import cycle
 
 from torch import Tensor, nn
 
+from .base import VideoNet
 from .layers import (
     ClassifierHead,
     NormLayer,
@@ -40,7 +41,7 @@ from .layers import (
     r2plus1d_mid_channels,
     spatiotemporal_conv,
 )
-from .shapes import Triple, Window, check_clip, min_input_size
+from .shapes import Triple, Window, min_input_size
 
 StageConv = str | tuple[str, ...]  # a kind, or kinds cycled block by block over the network (P3D)
 
@@ -236,7 +237,7 @@ def _last_bn(unit: nn.Module) -> nn.Module:
     return [m for m in unit.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)][-1]
 
 
-class VideoResNet(nn.Module):
+class VideoResNet(VideoNet):
     """The residual skeleton; build it from a :class:`ResNetSpec` (see the module docstring).
 
     Input ``(B, in_channels, T, H, W)`` float; ``forward`` returns logits
@@ -313,9 +314,6 @@ class VideoResNet(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
-    def check_input(self, x: Tensor) -> None:
-        check_clip(x, name=self.name, in_channels=self.in_channels, spine=self.spine, min_size=self.min_size)
-
     def forward_trunk(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → the last stage's map ``(B, D, T', H', W')``."""
         self.check_input(x)
@@ -328,19 +326,3 @@ class VideoResNet(nn.Module):
         """``(B, C, T, H, W)`` → pooled embedding ``(B, D)``."""
         return self.head.pool(self.forward_trunk(x))
 
-    @property
-    def head_description(self) -> str:
-        """What the head pools, for the model card."""
-        return "global average pool (any clip)"
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, T, H, W)`` → logits ``(B, num_classes)``."""
-        return self.head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes``."""
-        self.head.reset(num_classes)
-
-    @property
-    def num_classes(self) -> int:
-        return self.head.fc.out_features
