@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+from tests.test_multimodal import SMALL  # the tiny joint-run settings, one list for both files
 from videozoo.data import SynthConfig, VideoDataset, load_items, make_synthetic_dataset
 from videozoo.engine.checkpoint import read_checkpoint
 from videozoo.engine.config import ConfigError, load_config
@@ -13,19 +14,8 @@ from videozoo.engine.multimodal import MultiModalTrainer, train_multimodal
 from videozoo.engine.trainer import train
 from videozoo.models.multimodal import FUSED
 
-SMALL = ["blend.backbone_overrides={rgb: {base_width: 8}, audio: {base_width: 8}}", "blend.fusion_hidden=32",
-         "blend.holdout=0.25", "data.num_frames=4", "data.crop=32", "data.num_workers=0", "train.batch_size=4",
-         "train.progress=false"]
 JOINT = ["blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", "blend.weighting=fixed",
          "blend.fixed_weights={rgb: 1, audio: 1, fused: 1}"]
-
-
-@pytest.fixture(scope="module")
-def av(tmp_path_factory):
-    root = tmp_path_factory.mktemp("av")
-    make_synthetic_dataset(root, SynthConfig(classes=2, per_class=7, val_per_class=1, frames=12, size=32,
-                                             audio_informative=1.0))
-    return root
 
 
 def config(av, out, *extra):
@@ -37,7 +27,7 @@ def test_a_joint_run_steps_its_schedule_to_the_end(av, tmp_path):
     last partial batch dropped): the cosine reaches zero with the last step of the run."""
     cfg = config(av, tmp_path / "j", *JOINT, "train.accumulate=2", "train.epochs=2", "optim.warmup_epochs=0")
     trainer = MultiModalTrainer(cfg)
-    assert len(trainer.loader) == len(trainer.train_set) // 4  # 10 videos, batch 4: 2 batches
+    assert len(trainer.loader) == len(trainer.train_set) // 4  # 8 videos, batch 4: 2 batches
     assert trainer.steps_per_epoch == 1
     result = trainer.run()
     assert result["metrics"][-1]["lr"] == pytest.approx(0.0, abs=1e-12)

@@ -21,14 +21,6 @@ SMALL = ["blend.backbone_overrides={rgb: {base_width: 8}, audio: {base_width: 8}
          "train.batch_size=4", "train.progress=false"]
 
 
-@pytest.fixture(scope="module")
-def av(tmp_path_factory):
-    root = tmp_path_factory.mktemp("av")
-    make_synthetic_dataset(root, SynthConfig(classes=2, per_class=6, val_per_class=2, frames=12, size=32,
-                                             audio_informative=1.0))
-    return root
-
-
 def run(av, out, *extra):
     cfg = load_config(None, [f"data.train={av / 'train.csv'}", f"data.val={av / 'val.csv'}", f"out={out}",
                              "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", *SMALL, *extra])
