@@ -12,6 +12,7 @@ from .datasets import (
     hmdb51_items,
     kinetics_items,
     load_items,
+    open_reader,
     read_classes,
     read_video_csv,
     ucf101_items,
@@ -20,14 +21,15 @@ from .datasets import (
 from .decode import VideoError, VideoMetadata, VideoReader, probe, read_clip
 from .encode import write_video
 from .frames import FrameFolderReader
+from .reader import ClipReader, FrameReader
 from .sampling import ClipSampling
 from .synthetic import SynthConfig, make_synthetic_dataset
 from .transforms import TransformConfig, transform_config_for
 
 __all__ = [
-    "AudioConfig", "ClipSampling", "DataError", "FrameFolderReader", "SkipLog", "SynthConfig", "TransformConfig",
-    "VideoDataset", "VideoError", "VideoItem", "VideoMetadata", "VideoReader", "collate_videos", "folder_items",
-    "has_audio", "hmdb51_items", "kinetics_items", "load_items", "log_mel", "make_synthetic_dataset", "probe",
-    "read_audio", "read_classes", "read_clip", "read_video_csv", "transform_config_for", "ucf101_items",
-    "write_classes", "write_video",
+    "AudioConfig", "ClipReader", "ClipSampling", "DataError", "FrameFolderReader", "FrameReader", "SkipLog",
+    "SynthConfig", "TransformConfig", "VideoDataset", "VideoError", "VideoItem", "VideoMetadata", "VideoReader",
+    "collate_videos", "folder_items", "has_audio", "hmdb51_items", "kinetics_items", "load_items", "log_mel",
+    "make_synthetic_dataset", "open_reader", "probe", "read_audio", "read_classes", "read_clip", "read_video_csv",
+    "transform_config_for", "ucf101_items", "write_classes", "write_video",
 ]

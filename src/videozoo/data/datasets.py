@@ -35,6 +35,7 @@ from .audio import audio_window, log_mel, read_audio
 from .decode import VideoError, VideoReader
 from .flow import FlowReader, check_flow_matches, flow_path
 from .frames import FrameFolderReader, is_frame_folder
+from .reader import ClipReader
 from .sampling import ClipSampling, clip_indices, random_start, sample_rng, uniform_starts
 from .transforms import Compose, TransformConfig, frames_to_clip
 
@@ -62,9 +63,9 @@ BACKENDS = ("pyav", "torchcodec")
 
 
 def open_reader(path: str | os.PathLike, threads: int | None = None, frames_fps: float = 30.0,
-                backend: str = "pyav"):
+                backend: str = "pyav") -> ClipReader:
     """A reader for ``path``: :class:`VideoReader` (PyAV), ``TorchCodecReader`` with ``backend="torchcodec"``,
-    or a :class:`FrameFolderReader` for a folder of frames. All share one interface."""
+    or a :class:`FrameFolderReader` for a folder of frames; each a :class:`ClipReader`."""
     path = Path(path)
     if path.is_dir():
         return FrameFolderReader(path, fps=frames_fps)

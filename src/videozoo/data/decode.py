@@ -15,6 +15,7 @@ they are slow but still right. Everything that goes wrong with a file raises
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,12 +24,10 @@ import av
 import numpy as np
 import torch
 
+from .reader import FrameReader, VideoError
+
 # What a corrupt file makes PyAV raise besides its own errors (fields it could not fill, overflowing stamps).
 _BROKEN_FILE_ERRORS = (av.FFmpegError, AttributeError, OverflowError, IndexError, TypeError, MemoryError)
-
-
-class VideoError(ValueError):
-    """A video that is missing, unreadable, truncated or asked for frames it does not have."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def error_reason(error: Exception) -> str:
     return text if isinstance(error, av.FFmpegError) else f"{type(error).__name__}: {text}"
 
 
-class VideoReader:
+class VideoReader(FrameReader):
     """Random access to the frames of one video file.
 
     >>> with VideoReader("clip.mp4") as video:
@@ -183,24 +182,9 @@ class VideoReader:
         return float((self._pts[index] - self._pts[0]) * self._stream.time_base)
 
     # -- reading --------------------------------------------------------------------------------
-    def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
-        """Frames ``start_frame, start_frame + stride, …`` (``num_frames`` of them): uint8 ``(T, H, W, 3)``."""
-        if num_frames < 1 or stride < 1:
-            raise VideoError(f"num_frames and stride must be positive, got {num_frames} and {stride}")
-        return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
-
-    def get_frames(self, indices) -> torch.Tensor:
-        """Any frames, in the order given (repeats allowed): uint8 ``(len(indices), H, W, 3)``."""
-        indices = [int(i) for i in indices]
-        if not indices:
-            raise VideoError("no frames asked for")
-        bad = [i for i in indices if not 0 <= i < self.num_frames]
-        if bad:
-            raise VideoError(f"{self.path} has {self.num_frames} frames (0…{self.num_frames - 1}); "
-                             f"asked for frame {bad[0]}")
-        wanted = sorted(set(indices))
-        decoded = self._decode(wanted)
-        return torch.from_numpy(np.stack([decoded[i] for i in indices]))
+    def _read(self, wanted: Sequence[int]) -> torch.Tensor:
+        decoded = self._decode(list(wanted))
+        return torch.from_numpy(np.stack([decoded[i] for i in wanted]))
 
     def _decode(self, wanted: list[int]) -> dict[int, np.ndarray]:
         """Decode frames by index; contiguous runs share one seek."""
@@ -276,18 +260,8 @@ class VideoReader:
             container.close()
             self._container = None
 
-    def __enter__(self) -> VideoReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __del__(self) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return (f"VideoReader({str(self.path)!r}, {self.num_frames} frames, {self.fps:.3f} fps, "
-                f"{self.width}×{self.height}{', audio' if self.has_audio else ''})")
 
 
 def read_clip(path: str | os.PathLike, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch
 
 from .decode import VideoError, VideoReader
 from .encode import write_video
+from .reader import ClipReader, FrameReader
 
 BOUND = 20.0
 FLOW_SUFFIX = ".flow.mp4"
@@ -75,7 +76,7 @@ def write_flow(path: str | os.PathLike, flow: np.ndarray, fps: float) -> Path:
     return write_video(path, rgb, fps, codec="libx264", pix_fmt="yuv444p", options={"crf": "4"})
 
 
-class FlowReader:
+class FlowReader(FrameReader):
     """A flow video, read like :class:`VideoReader`; frames are uint8 ``(T, H, W, 2)`` (x, y)."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 0) -> None:
@@ -87,20 +88,11 @@ class FlowReader:
         self.width, self.height = self._video.width, self._video.height
         self.has_audio = False
 
-    def get_frames(self, indices) -> torch.Tensor:
-        return self._video.get_frames(indices)[..., :2].contiguous()
-
-    def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
-        return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
+    def _read(self, wanted: Sequence[int]) -> torch.Tensor:
+        return self._video.get_frames(wanted)[..., :2].contiguous()
 
     def close(self) -> None:
         self._video.close()
-
-    def __enter__(self) -> FlowReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def flow_path(video: str | os.PathLike, data_root: str | os.PathLike, flow_root: str | os.PathLike) -> Path:
@@ -113,7 +105,7 @@ def flow_path(video: str | os.PathLike, data_root: str | os.PathLike, flow_root:
     return Path(flow_root) / rel.with_name(rel.name + FLOW_SUFFIX)
 
 
-def check_flow_matches(video: VideoReader, flow: FlowReader) -> None:
+def check_flow_matches(video: ClipReader, flow: FlowReader) -> None:
     """One line when a flow file was computed from another video (frame count or size)."""
     if flow.num_frames != video.num_frames or (flow.height - video.height) not in (0, 1) or \
             (flow.width - video.width) not in (0, 1):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .decode import VideoError
+from .reader import FrameReader, VideoError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -22,7 +23,7 @@ def is_frame_folder(path: Path) -> bool:
     return path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
 
 
-class FrameFolderReader:
+class FrameFolderReader(FrameReader):
     """A folder of frame images, read like a :class:`~videozoo.data.decode.VideoReader`.
 
     Frames are the images in name order; ``fps`` is what the caller says (folders carry no timing).
@@ -38,11 +39,11 @@ class FrameFolderReader:
         self.num_frames = len(self._files)
         self.fps = fps
         self.duration = self.num_frames / fps
-        first = self._read(0)
+        first = self._read_image(0)
         self.height, self.width = first.shape[:2]
         self.has_audio = False
 
-    def _read(self, index: int) -> torch.Tensor:
+    def _read_image(self, index: int) -> torch.Tensor:
         path = self._files[index]
         try:
             with Image.open(path) as image:
@@ -50,25 +51,8 @@ class FrameFolderReader:
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise VideoError(f"cannot read frame {path}: {' '.join(str(e).split())}") from None
 
-    def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
-        return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
-
-    def get_frames(self, indices) -> torch.Tensor:
-        indices = [int(i) for i in indices]
-        bad = [i for i in indices if not 0 <= i < self.num_frames]
-        if bad:
-            raise VideoError(f"{self.path} has {self.num_frames} frames; asked for frame {bad[0]}")
-        cache = {i: self._read(i) for i in sorted(set(indices))}
-        frames = [cache[i] for i in indices]
+    def _read(self, wanted: Sequence[int]) -> torch.Tensor:
+        frames = [self._read_image(i) for i in wanted]
         if len({f.shape for f in frames}) > 1:
             raise VideoError(f"{self.path} mixes frame sizes")
         return torch.stack(frames)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> FrameFolderReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass

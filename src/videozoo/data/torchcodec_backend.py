@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from .decode import VideoError, VideoMetadata, open_checked
+from .decode import VideoMetadata, open_checked
+from .reader import FrameReader, VideoError
 
 
 @functools.cache
@@ -27,7 +29,7 @@ def available() -> bool:
     return True
 
 
-class TorchCodecReader:
+class TorchCodecReader(FrameReader):
     """Frames of one video file through TorchCodec; same attributes and methods as ``VideoReader``."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 0) -> None:
@@ -63,30 +65,12 @@ class TorchCodecReader:
                              has_audio=self.has_audio, codec=self.codec, container=self._container_name,
                              header_frames=self.header_frames)
 
-    def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
-        if num_frames < 1 or stride < 1:
-            raise VideoError(f"num_frames and stride must be positive, got {num_frames} and {stride}")
-        return self.get_frames(range(start_frame, start_frame + num_frames * stride, stride))
-
-    def get_frames(self, indices) -> torch.Tensor:
-        indices = [int(i) for i in indices]
-        bad = [i for i in indices if not 0 <= i < self.num_frames]
-        if not indices or bad:
-            raise VideoError(f"{self.path} has {self.num_frames} frames (0…{self.num_frames - 1}); "
-                             f"asked for frame {bad[0] if bad else 'none'}")
-        wanted = sorted(set(indices))
+    def _read(self, wanted: Sequence[int]) -> torch.Tensor:
         try:
-            batch = self._decoder.get_frames_at(wanted).data  # (N, 3, H, W) uint8
+            batch = self._decoder.get_frames_at(list(wanted)).data  # (N, 3, H, W) uint8
         except (RuntimeError, IndexError) as e:
             raise VideoError(f"cannot decode {self.path}: {' '.join(str(e).split())}") from None
-        position = {i: k for k, i in enumerate(wanted)}
-        return batch[[position[i] for i in indices]].permute(0, 2, 3, 1).contiguous()
+        return batch.permute(0, 2, 3, 1).contiguous()
 
     def close(self) -> None:
         self._decoder = None
-
-    def __enter__(self) -> TorchCodecReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
