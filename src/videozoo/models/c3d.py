@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from torch import Tensor, nn
 
 from .base import VideoNet
-from .layers import ClassifierHead, ConvNormAct, batch_norm, init_conv_weights
+from .layers import ClassifierHead, ConvNormAct, batch_norm, init_conv_weights, scaled_width
 from .shapes import Window, min_input_size, spine_output
 
 LAYERS = (
@@ -87,7 +87,7 @@ class C3D(VideoNet):
         channels = spec.in_channels
         for layer, arg in LAYERS:
             if layer.startswith("conv"):
-                width = max(1, round(arg * spec.base_width / 64))
+                width = scaled_width(arg, spec.base_width)
                 layers[layer] = ConvNormAct(channels, width, 3, norm=norm, bias=True)
                 channels = width
             else:

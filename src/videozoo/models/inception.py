@@ -44,6 +44,7 @@ from .layers import (
     as_triple,
     batch_norm,
     init_conv_weights,
+    scaled_width,
     spatiotemporal_conv,
 )
 from .shapes import Window, min_input_size
@@ -213,7 +214,7 @@ class Inception3D(VideoNet):
         norm = batch_norm(spec.bn_eps, spec.bn_momentum)
 
         def width(c: int) -> int:
-            return max(1, round(c * spec.base_width / 64))
+            return scaled_width(c, spec.base_width)
 
         features: OrderedDict[str, nn.Module] = OrderedDict()
         spine: list[Window] = []

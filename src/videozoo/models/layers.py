@@ -46,6 +46,11 @@ def batch_norm(eps: float = 1e-5, momentum: float = 0.1) -> NormLayer:
     return partial(nn.BatchNorm3d, eps=eps, momentum=momentum)
 
 
+def scaled_width(width: int, base_width: int) -> int:
+    """``width`` at ``base_width / 64`` of the published network (``base_width=64`` is the paper's)."""
+    return max(1, round(width * base_width / 64))
+
+
 def as_triple(value: int | tuple[int, ...]) -> Triple:
     if isinstance(value, int):
         return (value, value, value)

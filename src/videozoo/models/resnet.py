@@ -39,6 +39,7 @@ from .layers import (
     conv_kind,
     init_conv_weights,
     r2plus1d_mid_channels,
+    scaled_width,
     spatiotemporal_conv,
 )
 from .shapes import Triple, Window, min_input_size
@@ -130,10 +131,6 @@ class ResNetSpec:
 
 def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return (value,) if isinstance(value, int) else tuple(value)
-
-
-def _scaled(width: int, base_width: int) -> int:
-    return max(1, round(width * base_width / 64))
 
 
 def _stage_temporal_strides(spec: ResNetSpec) -> tuple[int, ...]:
@@ -249,8 +246,8 @@ class VideoResNet(VideoNet):
         self.spec = spec
         self.name = name
         norm = batch_norm(spec.bn_eps, spec.bn_momentum)
-        widths = [_scaled(w, spec.base_width) for w in spec.widths]
-        stem_width = _scaled(64, spec.base_width)
+        widths = [scaled_width(w, spec.base_width) for w in spec.widths]
+        stem_width = scaled_width(64, spec.base_width)
         self.in_channels = spec.in_channels
 
         self.stem = self._make_stem(spec, stem_width, norm)
@@ -292,7 +289,7 @@ class VideoResNet(VideoNet):
     def _make_stem(spec: ResNetSpec, width: int, norm: NormLayer) -> nn.Sequential:
         t = spec.stem_temporal_kernel
         pad_t = t // 2 if spec.stem_temporal_padding is None else spec.stem_temporal_padding
-        mid = _scaled(spec.stem_mid_channels, spec.base_width)
+        mid = scaled_width(spec.stem_mid_channels, spec.base_width)
         stem = nn.Sequential()
         stem.add_module("conv", spatiotemporal_conv(
             spec.stem_kind, spec.in_channels, width, kernel=(t, 7), padding=(pad_t, 3),
