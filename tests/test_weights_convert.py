@@ -130,6 +130,16 @@ def test_mmaction2_csn_reproduces_mmaction2(name, arch, tmp_path):
     _same_outputs(reference, ours, torch.randn(2, 3, 8, 64, 64))
 
 
+def test_mmaction2_i3d_r50_reproduces_mmaction2(tmp_path):
+    """mmaction2's I3D-R50 is pytorchvideo's network with a stem and first pool that stride in time too."""
+    reference = mmaction2_csn("i3d_r50", num_classes=400)
+    assert sum(p.numel() for p in reference.parameters()) == 28_043_472  # mmaction2's metafile count
+    torch.save({"meta": {"epoch": 100}, "state_dict": reference.state_dict()}, tmp_path / "w.pth")
+    ours = _convert_via_cli("mmaction2", "i3d_r50", tmp_path / "w.pth", tmp_path / "w.safetensors")
+    assert ours.arch == "i3d_r50" and ours.spec.stem_temporal_stride == 2 and ours.spec.bn_eps == 1e-5
+    _same_outputs(reference, ours, torch.randn(2, 3, 16, 64, 64))
+
+
 def test_two_source_keys_for_one_place_are_refused():
     from videozoo.weights.convert import rename_keys
 

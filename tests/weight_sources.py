@@ -212,12 +212,12 @@ class Caffe2Net:
 # -- mmaction2's ResNet3dCSN, rebuilt from its module tree (mmaction2 1.2.0's wheel does not import) ----------
 
 class ConvModule(nn.Module):
-    """mmcv's ConvModule: ``conv`` (no bias), ``bn`` (eps 1e-3 in ResNet3dCSN), optional ReLU."""
+    """mmcv's ConvModule: ``conv`` (no bias), ``bn`` (eps 1e-3 in ResNet3dCSN, 1e-5 in ResNet3d), optional ReLU."""
 
-    def __init__(self, cin, cout, kernel, stride=1, padding=0, groups=1, act=True):
+    def __init__(self, cin, cout, kernel, stride=1, padding=0, groups=1, act=True, eps=1e-3):
         super().__init__()
         self.conv = nn.Conv3d(cin, cout, kernel, stride, padding, groups=groups, bias=False)
-        self.bn = nn.BatchNorm3d(cout, eps=1e-3)
+        self.bn = nn.BatchNorm3d(cout, eps=eps)
         self.act = nn.ReLU() if act else nn.Identity()
 
     def forward(self, x):
@@ -265,13 +265,54 @@ class MmHead(nn.Module):
         self.fc_cls = nn.Linear(2048, num_classes)
 
 
+class MmI3dBottleneck(nn.Module):
+    """ResNet3d's Bottleneck3d, ``inflate_style='3x1x1'``: conv1 3×1×1 where inflated (else 1×1×1), conv2 1×3×3."""
+
+    def __init__(self, cin, planes, stride, inflate):
+        super().__init__()
+        self.conv1 = ConvModule(cin, planes, (3, 1, 1) if inflate else 1, 1, (1, 0, 0) if inflate else 0, eps=1e-5)
+        self.conv2 = ConvModule(planes, planes, (1, 3, 3), (1, stride, stride), (0, 1, 1), eps=1e-5)
+        self.conv3 = ConvModule(planes, planes * 4, 1, act=False, eps=1e-5)
+        self.downsample = None
+        if stride != 1 or cin != planes * 4:
+            self.downsample = ConvModule(cin, planes * 4, 1, (1, stride, stride), act=False, eps=1e-5)
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(self.conv3(self.conv2(self.conv1(x))) + identity)
+
+
+class MmI3dBackbone(nn.Module):
+    """configs/_base_/models/i3d_r50.py: ResNet3d depth 50, conv1 5×7×7 stride 2×2×2, pool1 stride 2×2×2,
+    pool2 (2×1×1) after layer1, inflate ((1,1,1), (1,0,1,0), (1,0,1,0,1,0), (0,1,0))."""
+
+    INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = ConvModule(3, 64, (5, 7, 7), (2, 2, 2), (2, 3, 3), eps=1e-5)
+        self.maxpool = nn.MaxPool3d((1, 3, 3), (2, 2, 2), (0, 1, 1))
+        self.pool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1))
+        cin = 64
+        for i, inflate in enumerate(self.INFLATE):
+            planes, s = 64 * 2 ** i, 1 if i == 0 else 2
+            blocks = [MmI3dBottleneck(cin if j == 0 else planes * 4, planes, s if j == 0 else 1, flag)
+                      for j, flag in enumerate(inflate)]
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            cin = planes * 4
+
+    def forward(self, x):
+        x = self.pool2(self.layer1(self.maxpool(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(x)))
+
+
 class MmRecognizer(nn.Module):
     """Recognizer3D: backbone → I3DHead (global average, dropout, fc_cls); its checkpoint holds the data
     preprocessor's mean and std as buffers beside the weights."""
 
     def __init__(self, depth, mode, num_classes):
         super().__init__()
-        self.backbone = MmBackbone(depth, mode)
+        self.backbone = MmI3dBackbone() if mode == "i3d" else MmBackbone(depth, mode)
         self.cls_head = MmHead(num_classes)
         self.data_preprocessor = nn.Module()
         self.data_preprocessor.register_buffer("mean", torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1))
@@ -284,8 +325,8 @@ class MmRecognizer(nn.Module):
 
 
 def mmaction2_csn(name: str, num_classes: int) -> MmRecognizer:
-    """mmaction2's ``ircsn_r152``-style network by our converter name (``ircsn_r152``, ``ipcsn_r50`` …)."""
-    mode, depth = name[:2], int(name.rsplit("_r", 1)[1])
+    """mmaction2's ResNet3d-family network by our converter name (``ircsn_r152``, ``ipcsn_r50``, ``i3d_r50``)."""
+    mode, depth = name.rsplit("_r", 1)[0].removesuffix("csn"), int(name.rsplit("_r", 1)[1])
     return MmRecognizer(depth, mode, num_classes)
 
 

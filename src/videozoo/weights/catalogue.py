@@ -135,7 +135,7 @@ def _vmz(tag: str, source: str, url: str, licence: str, classes: str, frames: in
 def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: str = "",
         clip: tuple[int, int] = (32, 2)) -> WeightsEntry:
     """An mmaction2 checkpoint: ``clip`` (frames, frame step), short side 256, 224 crop, ImageNet statistics."""
-    family = "r2plus1d" if source_name.startswith("r2plus1d") else "csn"
+    family = "csn" if "csn" in source_name else source_name.split("_")[0]
     return WeightsEntry(tag, "mmaction2", source_name, f"{MM}/{path}", LICENCES["mmaction2"], "kinetics400", 400,
                         (clip[0], 224, 224), "imagenet", stride=clip[1], resize=256,
                         accuracy=Accuracy(top1, top5, K400, f"mmaction2 metafile (configs/recognition/{family})"),
@@ -279,6 +279,11 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
                  "ucf101", 101, (16, 112, 112), "c3d", resize=128,
                  accuracy=Accuracy(82.92, 96.11, "UCF-101 split 1", "mmaction2 metafile (configs/recognition/c3d)"),
                  note="Caffe's Sports-1M C3D fine-tuned on UCF-101 by mmaction2; its pool5 pads (pool5_padding)"),
+    _mm("i3d_r50.mmaction2_imagenet_kinetics_32x2", "i3d_r50",
+        "v2.0/recognition/i3d/i3d_r50_32x2x1_100e_8xb8_kinetics400_rgb/"
+        "i3d_r50_32x2x1_100e_8xb8_kinetics400_rgb_20220812-e213c223.pth", 73.22, 91.11,
+        "mmaction2's I3D-R50 (ImageNet ResNet-50 inflated, then Kinetics-400): pytorchvideo's blocks, but its stem "
+        "and first pool stride in time (32 frames → 8 before res2)"),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),

@@ -107,6 +107,10 @@ MMACTION2["r2plus1d_r34"] = Recipe(
     "r2plus1d_34", tuple(L.MMACTION2_R2PLUS1D), **_MMACTION2,
     overrides={"stem_mid_channels": 83, "stem_pool": ((1, 3, 3), (1, 2, 2), (0, 1, 1)), "shortcut": "2+1d",
                "bn_eps": 1e-3})
+# mmaction2's I3D-R50: pytorchvideo's blocks and inflation, but its 5×7×7 stem and first pool stride in time too
+# (clip 32 → 8 before res2, where pytorchvideo keeps 8 → 8). BatchNorm eps is PyTorch's.
+MMACTION2["i3d_r50"] = Recipe("i3d_r50", tuple(L.MMACTION2_RESNET3D), **_MMACTION2,
+                              overrides={"stem_temporal_stride": 2, "stem_pool": ((1, 3, 3), (2, 2, 2), (0, 1, 1))})
 # mmaction2's C3D (Caffe's Sports-1M C3D, ported with a padded rather than ceil-mode pool5).
 MMACTION2["c3d"] = Recipe("c3d", tuple(L.MMACTION2_C3D), **_MMACTION2, overrides={"pool5_padding": True},
                           normalization="c3d")  # Caffe's C3D mean (104, 117, 128) on 0-255, std 1
