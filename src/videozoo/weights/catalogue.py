@@ -133,16 +133,18 @@ def _vmz(tag: str, source: str, url: str, licence: str, classes: str, frames: in
 
 
 def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: str = "",
-        clip: tuple[int, int] = (32, 2)) -> WeightsEntry:
-    """An mmaction2 checkpoint: ``clip`` (frames, frame step), short side 256, 224 crop, ImageNet statistics."""
+        clip: tuple[int, int] = (32, 2), normalization: str = "imagenet") -> WeightsEntry:
+    """An mmaction2 checkpoint: ``clip`` (frames, frame step), short side 256, 224 crop, ImageNet statistics
+    (VMZ's for the weights it ported from VMZ, as its configs for them set)."""
     family = "csn" if "csn" in source_name else source_name.split("_")[0]
     return WeightsEntry(tag, "mmaction2", source_name, f"{MM}/{path}", LICENCES["mmaction2"], "kinetics400", 400,
-                        (clip[0], 224, 224), "imagenet", stride=clip[1], resize=256,
+                        (clip[0], 224, 224), normalization, stride=clip[1], resize=256,
                         accuracy=Accuracy(top1, top5, K400, f"mmaction2 metafile (configs/recognition/{family})"),
                         note=note)
 
 
-_MM_VMZ = "VMZ's Caffe2 weights as mmaction2 converted them, scored with mmaction2's pipeline"
+_MM_VMZ = ("VMZ's Caffe2 weights as mmaction2 converted them, scored with mmaction2's pipeline; they take VMZ's "
+           "mean and std (mmaction2's configs for them set 110.2008 … / 58.14765 … on 0-255)")
 CATALOGUE: tuple[WeightsEntry, ...] = (
     _tv("r3d_18", "r3d_18-b3b3357e.pth", 63.200, 83.479),
     _tv("mc3_18", "mc3_18-a90a0ba3.pth", 63.960, 84.130),
@@ -297,19 +299,19 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
         "fine-tuned with BatchNorm frozen"),
     _mm("ir_csn_152.mmaction2_vmz_kinetics_32x2", "ircsn_r152",
         "recognition/csn/vmz/vmz_ircsn_from_scratch_r152_32x2x1_180e_kinetics400_rgb_20210617-5c933ae1.pth",
-        76.25, 92.11, _MM_VMZ),
+        76.25, 92.11, _MM_VMZ, normalization="kinetics"),
     _mm("ir_csn_152.mmaction2_vmz_sports1m_kinetics_32x2", "ircsn_r152",
         "recognition/csn/vmz/vmz_ircsn_sports1m_pretrained_r152_32x2x1_58e_kinetics400_rgb_20210617-b9b10241.pth",
-        78.82, 93.34, _MM_VMZ),
+        78.82, 93.34, _MM_VMZ, normalization="kinetics"),
     _mm("ip_csn_152.mmaction2_vmz_kinetics_32x2", "ipcsn_r152",
         "recognition/csn/vmz/vmz_ipcsn_from_scratch_r152_32x2x1_180e_kinetics400_rgb_20210617-d565828d.pth",
-        77.69, 92.93, _MM_VMZ),
+        77.69, 92.93, _MM_VMZ, normalization="kinetics"),
     _mm("ip_csn_152.mmaction2_vmz_ig65m_kinetics_32x2", "ipcsn_r152",
         "recognition/csn/vmz/vmz_ipcsn_ig65m_pretrained_r152_32x2x1_58e_kinetics400_rgb_20210617-c3be9793.pth",
-        82.51, 95.52, _MM_VMZ),
+        82.51, 95.52, _MM_VMZ, normalization="kinetics"),
     _mm("ip_csn_152.mmaction2_vmz_sports1m_kinetics_32x2", "ipcsn_r152",
         "recognition/csn/vmz/vmz_ipcsn_sports1m_pretrained_r152_32x2x1_58e_kinetics400_rgb_20210617-3367437a.pth",
-        78.77, 93.78, _MM_VMZ),
+        78.77, 93.78, _MM_VMZ, normalization="kinetics"),
 )
 
 
