@@ -15,7 +15,8 @@ from videozoo.weights.convert import convert_state_dict
 from videozoo.weights.hub import class_names, input_settings
 
 # What each source's models take (shared/reference/weights.md): VMZ's mean/std on 0-255 equal torchvision's;
-# mmaction2's C3D takes Caffe's C3D mean, and its ports of VMZ's weights VMZ's mean and std (as its configs set).
+# mmaction2's C3D takes Caffe's C3D mean, and its ports of VMZ's weights (fine-tuned or backbones) VMZ's mean and
+# std (as its configs set).
 SOURCE_NORMALIZATION = {"torchvision": "kinetics", "vmz": "kinetics", "vmz-caffe2": "kinetics",
                         "pytorchvideo": "pytorchvideo", "mmaction2": "imagenet", "s3d": "inception_tf",
                         "pytorch-i3d": "inception_tf"}
@@ -41,6 +42,8 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
         if row.source == "pytorch-i3d":
             return PytorchI3D(n).state_dict()
         if row.source == "mmaction2":
+            if n == 0:  # a backbone file: ResNet3dCSN's own keys, loaded into the backbone (no cls_head)
+                return mmaction2_model(name, 1).backbone.state_dict()
             return {"meta": {}, "state_dict": mmaction2_model(name, n).state_dict()}
         if row.source == "pytorchvideo":
             from pytorchvideo.models import hub
@@ -59,7 +62,8 @@ def test_every_catalogue_row_fits_its_model(row):
     assert (names is not None) == (row.classes == "kinetics400")
     assert names is None or len(names) == row.num_classes
     expected = ("c3d" if (row.source, row.source_name) == ("mmaction2", "c3d") else
-                "kinetics" if ".mmaction2_vmz_" in row.tag else SOURCE_NORMALIZATION[row.source])
+                "kinetics" if ".mmaction2_vmz_" in row.tag or row.tag.endswith("_backbone")
+                else SOURCE_NORMALIZATION[row.source])
     assert row.normalization == expected and row.normalization in NORMALIZATION
     settings = input_settings(row)
     check_model_accepts(model, settings)  # the clip it was trained at fits the network

@@ -255,3 +255,61 @@ def test_mmaction2_c3d_reproduces_mmaction2(tmp_path):
     assert ours.arch == "c3d" and ours.spec.pool5_padding
     _same_outputs(reference, ours, torch.randn(2, 3, 16, 112, 112))
     assert load_for_inference(tmp_path / "c3d.safetensors")[2].normalization == "c3d"  # Caffe's mean, not ImageNet's
+
+
+# -- backbone-only files (published to start fine-tuning from: no classifier) ------------------------------------
+
+def test_a_backbone_only_file_converts_to_a_model_without_a_head(tmp_path):
+    """mmaction2's IG-65M CSN files hold ResNet3dCSN's bare keys: the converted model has no classifier and its
+    output is the backbone's pooled features, equal to mmaction2's."""
+    reference = mmaction2_csn("ircsn_r50", num_classes=1)
+    torch.save(reference.backbone.state_dict(), tmp_path / "ircsn_from_scratch_r50_ig65m.pth")
+    ours = _convert_via_cli("mmaction2", "ircsn_r50", tmp_path / "ircsn_from_scratch_r50_ig65m.pth",
+                            tmp_path / "w.safetensors")
+    assert ours.arch == "ir_csn_50" and ours.num_classes == 0
+
+    class Pooled(nn.Module):  # mmaction2's backbone, then I3DHead's global average
+        def __init__(self):
+            super().__init__()
+            self.backbone = reference.backbone
+
+        def forward(self, x):
+            return self.backbone(x).mean(dim=(2, 3, 4))
+
+    _same_outputs(Pooled(), ours, torch.randn(2, 3, 8, 64, 64))
+    ours.reset_classifier(5)  # a head for the new classes, on the backbone's device and dtype
+    assert ours(torch.randn(1, 3, 8, 64, 64)).shape == (1, 5)
+
+
+def test_a_row_refuses_a_file_with_another_head(tmp_path):
+    from videozoo.engine.checkpoint import CheckpointError
+    from videozoo.weights.catalogue import get_weights
+    from videozoo.weights.hub import convert_row_file
+
+    with_head = mmaction2_csn("ircsn_r50", num_classes=400)
+    torch.save({"state_dict": with_head.state_dict()}, tmp_path / "w.pth")
+    with pytest.raises(CheckpointError, match="holds ir_csn_50 with 400 classes; expected a backbone without a"):
+        convert_row_file(get_weights("ir_csn_50.mmaction2_ig65m_backbone"), tmp_path / "w.pth", tmp_path / "o.st")
+    assert not (tmp_path / "o.st").exists()
+
+
+def test_a_backbone_checkpoint_extracts_and_fine_tunes_but_does_not_predict(tmp_path, capsys):
+    from tests.videos import barcodes
+    from videozoo.data import write_video
+    from videozoo.engine.trainer import finetune_source, load_backbone
+
+    backbone = videozoo.create_model("r2plus1d_18", num_classes=0, base_width=8)
+    randomize_batch_norm(backbone, torch.Generator().manual_seed(0))
+    ckpt = videozoo.save_model(backbone, tmp_path / "backbone.safetensors")
+    video = write_video(tmp_path / "v.mp4", barcodes(20, 32, 32))
+    (tmp_path / "list.csv").write_text(f"path,label\n{video},a\n")
+    assert main(["extract", "--checkpoint", str(ckpt), "--data", str(tmp_path / "list.csv"),
+                 "--precision", "fp32", "--workers", "0", "--out", str(tmp_path / "f"), "--quiet"]) == 0
+    assert main(["predict", str(video), "--checkpoint", str(ckpt)]) != 0
+    assert "is a backbone without a classifier: fine-tune it first" in capsys.readouterr().err
+    model = videozoo.create_model("r2plus1d_18", num_classes=3, base_width=8)
+    load_backbone(model, finetune_source(str(ckpt), ("r2plus1d_18",)))
+    x = torch.randn(1, 3, 8, 32, 32)
+    backbone.eval(), model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.forward_features(x), backbone(x))

@@ -17,7 +17,9 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
     Args:
         name: a name from :func:`videozoo.list_models` (an unknown name lists the close matches).
         num_classes: classifier outputs (default 400, or the published head's). With ``pretrained`` and
-            another count, the backbone keeps its weights and the head starts afresh (fine-tuning).
+            another count, the backbone keeps its weights and the head starts afresh (fine-tuning). 0 builds
+            no classifier (``forward`` returns the pooled features); so do backbone-only published weights
+            (``…_backbone`` tags) unless a count is given.
         weights: path of a ``.safetensors`` checkpoint of the same architecture; one of another
             architecture is refused with the mismatching keys named.
         pretrained: published weights by tag (``videozoo weights list NAME``), e.g. ``"ig65m_kinetics_32f"``

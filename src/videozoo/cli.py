@@ -103,7 +103,8 @@ def cmd_weights(args: argparse.Namespace) -> None:
             for r in rows:
                 acc = f"{r.accuracy.top1:.1f}" if r.accuracy else "  - "
                 cached = "cached" if hub.converted_path(r).is_file() or hub.source_path(r).is_file() else ""
-                print(f"{r.tag:<{width}}  {r.source:<12} {r.num_classes:>4} cls  {'×'.join(map(str, r.clip)):<11} "
+                head = f"{r.num_classes:>4} cls" if r.num_classes else "backbone"
+                print(f"{r.tag:<{width}}  {r.source:<12} {head:>8}  {'×'.join(map(str, r.clip)):<11} "
                       f"top-1 {acc:>5}  {cached}".rstrip())
         return
     if not args.target:
@@ -382,7 +383,8 @@ def cmd_extract(args: argparse.Namespace) -> None:
         raise UsageError("give --checkpoint CKPT_OR_RUN_DIR or --model NAME (random weights)")
     classes = None
     if args.checkpoint:
-        model, classes, settings = load_for_inference(args.checkpoint)
+        model, classes, settings = load_for_inference(args.checkpoint, classify=False)
+        classes = classes or None  # a backbone without a classifier: the data set's own labels
     items, found = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                               split=args.split, subset=args.subset)
     if args.model:

@@ -208,10 +208,14 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_for_inference(path: str | os.PathLike) -> tuple[nn.Module, list[str], InputSettings]:
-    """Model, class names and input settings of a checkpoint or run folder."""
+def load_for_inference(path: str | os.PathLike, *, classify: bool = True) -> tuple[nn.Module, list[str], InputSettings]:
+    """Model, class names and input settings of a checkpoint or run folder. ``classify``: refuse a backbone
+    without a classifier (eval and predict need one; feature extraction does not)."""
     ckpt = resolve_checkpoint(path)
     model = load_model(ckpt)
+    if classify and model.num_classes == 0:
+        raise CheckpointError(f"{ckpt} is a backbone without a classifier: fine-tune it first "
+                              "(videozoo train --finetune), or extract features with it")
     _, metadata = read_checkpoint(ckpt)
     settings = settings_from_metadata(metadata)
     if settings is None:  # a converted or hand-saved checkpoint: the model's default clip

@@ -53,12 +53,16 @@ class VideoNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes``."""
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0: none), on the
+        network's device and dtype."""
+        like = next(self.parameters())
         self.head.reset(num_classes)
+        self.head.to(device=like.device, dtype=like.dtype)
 
     @property
     def num_classes(self) -> int:
-        return self.head.fc.out_features
+        """Classifier outputs; 0 for a backbone without one (``forward`` then returns the pooled features)."""
+        return self.head.num_classes
 
     @property
     def head_description(self) -> str:

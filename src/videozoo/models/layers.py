@@ -277,14 +277,19 @@ class ClassifierHead(nn.Module):
     """Global average pool → dropout → linear.
 
     ``pool(x)``: ``(B, C, T, H, W)`` → ``(B, C)``; ``forward(features)``: ``(B, C)`` → ``(B, num_classes)``.
+    With ``num_classes=0`` there is no linear layer (a backbone: ``forward`` returns the features, as timm's).
     """
 
     def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.in_features = in_features
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(in_features, num_classes)
-        init_linear(self.fc)
+        self.fc: nn.Module = nn.Identity()
+        self.reset(num_classes)
+
+    @property
+    def num_classes(self) -> int:
+        return self.fc.out_features if isinstance(self.fc, nn.Linear) else 0
 
     @staticmethod
     def pool(x: Tensor) -> Tensor:
@@ -294,8 +299,11 @@ class ClassifierHead(nn.Module):
         return self.fc(self.dropout(features))
 
     def reset(self, num_classes: int) -> None:
-        device, dtype = self.fc.weight.device, self.fc.weight.dtype
-        self.fc = nn.Linear(self.in_features, num_classes, device=device, dtype=dtype)
+        """A fresh classifier for ``num_classes`` outputs (none for 0), on the head's device and dtype."""
+        if num_classes == 0:
+            self.fc = nn.Identity()
+            return
+        self.fc = nn.Linear(self.in_features, num_classes)
         init_linear(self.fc)
 
 

@@ -55,6 +55,8 @@ class MultiModalNet(VideoNet):
             raise ValueError("a multimodal model needs at least one modality in backbones")
         if FUSED in spec.backbones:
             raise ValueError(f"{FUSED!r} names the fused head; pick another modality name")
+        if num_classes < 1:
+            raise ValueError("a multimodal model needs num_classes ≥ 1 (its heads are what G-Blend weighs)")
         self.spec, self.name = spec, name
         self.modalities = tuple(spec.backbones)
         self.backbones = nn.ModuleDict({

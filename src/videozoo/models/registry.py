@@ -101,8 +101,9 @@ class ModelEntry:
         if unknown:
             hints = "; ".join(_did_you_mean(k, allowed) for k in unknown)
             raise ValueError(f"unknown override(s) for {self.name}: {hints}. Allowed: {', '.join(allowed)}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be a positive integer (0 for a backbone without a classifier), "
+                             f"got {num_classes!r}")
         spec = self.spec.with_overrides(**{k: _tuples(v) for k, v in overrides.items()})
         model = self.build(spec, num_classes, self.name)
         model.arch = self.name
@@ -156,7 +157,8 @@ def create_model(name: str, num_classes: int = 400, **overrides) -> nn.Module:
 
     Args:
         name: a name from :func:`list_models`.
-        num_classes: classifier outputs.
+        num_classes: classifier outputs; 0 builds the backbone alone (``forward`` returns the pooled
+            features ``(B, D)``, as ``forward_features``), ``reset_classifier(n)`` adds a head later.
         **overrides: fields of the model's spec, e.g. ``stem_temporal_stride=2``,
             ``mid_channels="per_block"``, ``bn_eps=1e-3``, ``dropout=0.5``, ``in_channels=2``.
 

@@ -52,7 +52,8 @@ class WeightsEntry:
         url: exactly as the source publishes it.
         licence: the publishing repository's licence.
         classes: the class list (``kinetics400``; ``sports1m`` / ``ig65m`` are numbered, their names are
-            not shipped) and ``num_classes`` the head's outputs.
+            not shipped) and ``num_classes`` the head's outputs; a backbone-only file (published to start
+            fine-tuning from) has ``num_classes`` 0 and ``classes`` the data set it was pre-trained on.
         clip: frames × crop height × width it was trained at; ``stride`` the frame step, ``fps`` the rate
             clips were sampled at where the source fixes one.
         resize, resize_hw: short side (or exact size) before the crop.
@@ -141,6 +142,15 @@ def _mm(tag: str, source_name: str, path: str, top1: float, top5: float, note: s
                         (clip[0], 224, 224), normalization, stride=clip[1], resize=256,
                         accuracy=Accuracy(top1, top5, K400, f"mmaction2 metafile (configs/recognition/{family})"),
                         note=note)
+
+
+def _mm_backbone(tag: str, source_name: str, file: str, pretraining: str) -> WeightsEntry:
+    """A VMZ CSN backbone (no classifier) as mmaction2 ported it, published to start its fine-tuning configs from:
+    bare ``ResNet3dCSN`` keys, VMZ's mean and std, 32 frames at 224."""
+    return WeightsEntry(tag, "mmaction2", source_name, f"{MM}/recognition/csn/{file}", LICENCES["mmaction2"],
+                        pretraining, 0, (32, 224, 224), "kinetics", stride=2, resize=256,
+                        note=f"backbone only, pre-trained on {pretraining} by VMZ: fine-tune it (train --finetune "
+                             "TAG) or extract features; predict and eval need a head")
 
 
 _MM_VMZ = ("VMZ's Caffe2 weights as mmaction2 converted them, scored with mmaction2's pipeline; they take VMZ's "
@@ -286,6 +296,14 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
         "i3d_r50_32x2x1_100e_8xb8_kinetics400_rgb_20220812-e213c223.pth", 73.22, 91.11,
         "mmaction2's I3D-R50 (ImageNet ResNet-50 inflated, then Kinetics-400): pytorchvideo's blocks, but its stem "
         "and first pool stride in time (32 frames → 8 before res2)"),
+    _mm_backbone("ir_csn_152.mmaction2_ig65m_backbone", "ircsn_r152",
+                 "ircsn_from_scratch_r152_ig65m_20200807-771c4135.pth", "ig65m"),
+    _mm_backbone("ip_csn_152.mmaction2_ig65m_backbone", "ipcsn_r152",
+                 "ipcsn_from_scratch_r152_ig65m_20210617-c4b99d38.pth", "ig65m"),
+    _mm_backbone("ir_csn_50.mmaction2_ig65m_backbone", "ircsn_r50",
+                 "ircsn_from_scratch_r50_ig65m_20210617-ce545a37.pth", "ig65m"),
+    _mm_backbone("ir_csn_152.mmaction2_sports1m_backbone", "ircsn_r152",
+                 "ircsn_from_scratch_r152_sports1m_20210617-bcc9c0dd.pth", "sports1m"),
     _mm("ir_csn_152.mmaction2_ig65m_kinetics_32x2", "ircsn_r152",
         "v2.0/recognition/csn/ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb/"
         "ircsn_ig65m_pretrained_r152_32x2x1_58e_8xb12_kinetics400_rgb_20220811-c7a3cc5b.pth", 82.66, 95.82),
@@ -350,7 +368,8 @@ def markdown_table(rows: Sequence[WeightsEntry]) -> str:
         acc = "" if r.accuracy is None else f"{r.accuracy.top1:g}" + (
             f" / {r.accuracy.top5:g}" if r.accuracy.top5 is not None else "")
         step = f", frame step {r.stride}" if r.stride > 1 else (f", {r.fps:g} fps" if r.fps else "")
-        lines.append(f"| [`{r.tag}`]({r.url}) | {r.source} `{r.source_name}` | {r.classes} ({r.num_classes}) | "
+        head = f"{r.classes} ({r.num_classes})" if r.num_classes else f"none: {r.classes} backbone"
+        lines.append(f"| [`{r.tag}`]({r.url}) | {r.source} `{r.source_name}` | {head} | "
                      f"{'×'.join(map(str, r.clip))}{step} | {r.normalization} | {acc} | {r.file_format}"
                      f"{', ' + r.sha256_prefix if r.sha256_prefix else ''} | {r.licence} |")
     return "\n".join(lines)

@@ -178,7 +178,10 @@ def recipe_for(source: str, name: str) -> Recipe:
 
 
 def _num_classes(recipe: Recipe, state: Mapping[str, torch.Tensor], what: str) -> int:
+    """The source's classifier rows; 0 for a backbone-only file (no classifier key: the model gets no head)."""
     matches = [k for k in state if re.search(recipe.classifier, k)]
+    if not matches and recipe.walk is None:
+        return 0
     if len(matches) != 1:
         raise CheckpointError(f"{what}: expected one classifier weight matching {recipe.classifier!r}, "
                               f"found {len(matches)}" + (f" ({', '.join(matches[:4])})" if matches else ""))
@@ -266,17 +269,21 @@ def read_source_file(recipe: Recipe, src: str | os.PathLike) -> Mapping[str, tor
 
 def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.PathLike, *,
                  classes: list[str] | None = None, data_settings: str | None = None,
-                 metadata: Mapping[str, str] | None = None) -> nn.Module:
+                 metadata: Mapping[str, str] | None = None, num_classes: int | None = None) -> nn.Module:
     """Read a foreign weights file, convert it, write a videozoo checkpoint. Returns the model.
 
     ``classes`` and ``data_settings`` (an :class:`~videozoo.engine.inputs.InputSettings` as JSON: clip,
     crop, normalisation; by default the model's default clip with the source's normalisation) travel in
     the checkpoint, so eval, predict, extract and fine-tuning feed the weights what they were trained on.
+    ``num_classes``, when given, is the head the file must have (0: backbone only); nothing is written otherwise.
     """
     recipe = recipe_for(source, name)  # an unsupported network fails before any reading
     model = convert_state_dict(source, name, read_source_file(recipe, src))
     meta = {"converted_from": f"{source}:{name}", **(metadata or {}),
             "data_settings": data_settings or _default_settings(model.arch, source, name)}
+    if num_classes is not None and model.num_classes != num_classes:
+        raise CheckpointError(f"{src} holds {describe(model)}; expected "
+                              + (f"a {num_classes}-class head" if num_classes else "a backbone without a classifier"))
     if classes is not None and len(classes) != model.num_classes:
         raise CheckpointError(f"{len(classes)} class names for weights with {model.num_classes} outputs")
     save_model(model, dst, classes=classes, metadata=meta)
@@ -302,4 +309,5 @@ def _default_settings(arch: str, source: str, name: str) -> str:
 def describe(model: nn.Module) -> str:
     """One line: architecture, classes and overrides of a converted model."""
     extra = f" ({json.dumps(model.overrides)})" if getattr(model, "overrides", None) else ""
-    return f"{model.arch} with {model.num_classes} classes{extra}"
+    head = f"with {model.num_classes} classes" if model.num_classes else "backbone only (no classifier)"
+    return f"{model.arch} {head}{extra}"

@@ -134,7 +134,7 @@ def convert_row_file(entry: WeightsEntry, src: str | os.PathLike, dst: str | os.
     """Convert the file of catalogue row ``entry`` into a checkpoint carrying the row's classes, input settings,
     tag and URL. Returns the model."""
     return convert_file(entry.source, entry.source_name, src, dst, classes=class_names(entry),
-                        data_settings=input_settings(entry).to_json(),
+                        data_settings=input_settings(entry).to_json(), num_classes=entry.num_classes,
                         metadata={"weights_tag": entry.tag, "weights_url": entry.url})
 
 
