@@ -59,8 +59,10 @@ def test_bad_override_values_are_named():
         videozoo.create_model("r3d_18", dropout=1.5)
     with pytest.raises(ValueError, match="did you mean bn_eps"):
         videozoo.create_model("r3d_18", bn_epsilon=1e-3)
+    with pytest.raises(ValueError, match=r"num_classes must be a positive integer \(0 for a backbone"):
+        videozoo.create_model("r3d_18", num_classes=-1)
     with pytest.raises(ValueError, match="num_classes"):
-        videozoo.create_model("r3d_18", num_classes=0)
+        videozoo.create_model("r3d_18", num_classes=2.5)
 
 
 def test_model_card():
