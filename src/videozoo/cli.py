@@ -85,6 +85,15 @@ def cmd_convert(args: argparse.Namespace) -> None:
     print(f"wrote {args.dst}: {describe(model)}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from .engine.export import export_onnx
+
+    report = export_onnx(args.source, args.out, clip=args.clip, dynamic_batch=args.dynamic_batch, opset=args.opset)
+    batch = "any" if report.dynamic_batch else "2"
+    print(f"wrote {report.path}: input 'clip' (batch {batch}, {'×'.join(map(str, report.input_shape))}), "
+          f"ONNX Runtime within {report.max_error:.1e} of PyTorch")
+
+
 def cmd_weights(args: argparse.Namespace) -> None:
     from .weights import catalogue, hub
 
@@ -512,6 +521,14 @@ def _add_zoo_commands(sub) -> None:
     p.add_argument("--tag", help="the catalogue row the file is (MODEL.PRETRAINING): its class names and "
                                  "preprocessing go into the checkpoint")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("export", help="export a model or checkpoint to ONNX (checked against ONNX Runtime)")
+    p.add_argument("source", help="a zoo model name (random weights), a checkpoint, a run folder or a weights tag")
+    p.add_argument("out", help="output .onnx")
+    p.add_argument("--clip", type=parse_clip, help="T,H,W of the input (default: the checkpoint's or the model's)")
+    p.add_argument("--dynamic-batch", action="store_true", help="leave the batch size free (else it is 2)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("weights", help="published weights: list the catalogue, download and convert by tag")
     p.add_argument("action", choices=["list", "download"])

@@ -1,0 +1,139 @@
+"""Export a zoo model to ONNX, with what a runtime outside PyTorch needs to feed it.
+
+::
+
+    model name, checkpoint, run folder or weights tag
+        └─► model + class names + input settings ─► torch.onnx.export (dynamo) ─► OUT.onnx
+                                                                      metadata: classes, clip, mean/std …
+        └─► ONNX Runtime on a fresh batch ─► outputs compared with PyTorch's (the export is refused if they differ)
+
+The graph takes ``clip``: float ``(B, C, T, H, W)`` (a spectrogram ``(B, 1, frames, mels)`` for an audio
+network), already normalised, and returns ``logits`` ``(B, num_classes)`` (the pooled features for a backbone
+without a classifier). ``onnx``, ``onnxscript`` and ``onnxruntime`` are the optional ``[onnx]`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.transforms import NORMALIZATION
+from ..models.registry import create_model, get_entry
+from .checkpoint import CheckpointError, atomic_write
+
+OPSET = 18
+TOLERANCE = 1e-4  # ONNX Runtime's outputs against PyTorch's, relative to the outputs' scale (fp32)
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported, or an export whose outputs differ from PyTorch's."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    input_shape: tuple[int, ...]
+    max_error: float  # ONNX Runtime against PyTorch, relative to the largest output
+    dynamic_batch: bool
+
+
+def _modules():
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401  (torch's exporter needs it)
+    except ImportError:
+        raise ExportError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'videozoo[onnx]'") from None
+    return onnx, onnxruntime
+
+
+def _load(source: str) -> tuple[nn.Module, list[str] | None, dict]:
+    """The model, its class names and its input description, from a zoo name (random weights) or a checkpoint."""
+    from ..models.registry import list_models
+    from .evaluate import load_for_inference
+
+    if source in list_models() and not Path(source).exists():
+        model = create_model(source)
+        t, h, w = get_entry(source).default_clip
+        return model, None, {"num_frames": t, "crop": h, "crop_w": w}
+    try:
+        model, classes, settings = load_for_inference(source, classify=False)
+    except CheckpointError as e:
+        raise ExportError(f"{source}: not a model name, a checkpoint, a run folder or a weights tag ({e})") from None
+    mean, std = NORMALIZATION[settings.normalization]
+    return model, (classes or None), {
+        "num_frames": settings.num_frames, "crop": settings.crop, "crop_w": settings.crop,
+        "frame_step": settings.stride, "fps": settings.fps, "resize": settings.resize,
+        "normalization": settings.normalization, "mean": list(mean), "std": list(std), "modality": settings.modality}
+
+
+def example_input(model: nn.Module, clip: tuple[int, int, int], batch: int = 2) -> torch.Tensor:
+    """A random input of the shape ``model`` takes: ``(batch, C, T, H, W)``, or ``(batch, 1, frames, mels)`` for an
+    audio network (its ``clip`` is ``(1, frames, mels)``)."""
+    if get_entry(model.arch).family == "audio":
+        return torch.randn(batch, model.in_channels, clip[1], clip[2])
+    return torch.randn(batch, model.in_channels, *clip)
+
+
+def export_onnx(source: str | os.PathLike, out: str | os.PathLike, *, clip: tuple[int, int, int] | None = None,
+                dynamic_batch: bool = False, opset: int = OPSET) -> ExportReport:
+    """Write ``source`` (a zoo model name, a checkpoint, a run folder or a weights tag) as ONNX at ``out``.
+
+    ``clip`` is ``(T, H, W)`` (default: the checkpoint's input settings, or the model's default clip);
+    ``dynamic_batch`` leaves the batch size free. The file carries the architecture, class names, clip and
+    normalisation as metadata. ONNX Runtime then runs it on a fresh batch: outputs further than
+    ``TOLERANCE`` (relative) from PyTorch's are refused and nothing is written.
+    """
+    onnx, ort = _modules()
+    model, classes, inputs = _load(str(source))
+    if model.modalities:
+        raise ExportError(f"{source} is a multi-modal network (its input is a dict of streams): export each "
+                          "stream's network instead")
+    model = model.float().eval()
+    clip = clip or (inputs["num_frames"], inputs["crop"], inputs["crop_w"])
+    x = example_input(model, clip)
+    try:
+        model.check_input(x)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
+    out = Path(out)
+    program = _export(model, x, dynamic_batch, opset)
+    proto = program.model_proto
+    meta = {"videozoo_architecture": model.arch, "videozoo_overrides": json.dumps(getattr(model, "overrides", {})),
+            "num_classes": str(model.num_classes), "input_layout": "NCTHW" if x.ndim == 5 else "NCHW (spectrogram)",
+            "input": json.dumps({**inputs, "shape": list(x.shape[1:])})}
+    if classes:
+        meta["classes"] = json.dumps(classes)
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    data = proto.SerializeToString()
+    error = _check_with_runtime(ort, data, model, x, dynamic_batch)
+    if error > TOLERANCE:
+        raise ExportError(f"ONNX Runtime's outputs differ from PyTorch's by {error:.2e} (relative); not written")
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
+    return ExportReport(out, tuple(x.shape[1:]), error, dynamic_batch)
+
+
+def _export(model: nn.Module, x: torch.Tensor, dynamic_batch: bool, opset: int):
+    shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+    try:
+        return torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=shapes, input_names=["clip"],
+                                 output_names=["logits"], opset_version=opset, verbose=False)
+    except Exception as e:  # the exporter raises many kinds; the user needs the first line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"{model.arch} does not export to ONNX: {type(e).__name__}: {first}") from None
+
+
+def _check_with_runtime(ort, data: bytes, model: nn.Module, x: torch.Tensor, dynamic_batch: bool) -> float:
+    """Largest difference between ONNX Runtime's and PyTorch's outputs on a fresh batch, relative to their scale."""
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    fresh = torch.randn((x.shape[0] + 1 if dynamic_batch else x.shape[0]), *x.shape[1:])
+    got = torch.from_numpy(session.run(None, {"clip": fresh.numpy()})[0])
+    with torch.no_grad():
+        expected = model(fresh)
+    return float((got - expected).abs().max() / max(1.0, expected.abs().max().item()))

@@ -1,0 +1,82 @@
+"""ONNX export: every family of the zoo (tiny widths) exports, ONNX Runtime gives PyTorch's outputs (fp32, 1e-4)
+at another batch size, and the file carries the class names, clip and normalisation a runtime needs."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import videozoo
+from videozoo.cli import main
+from videozoo.engine.export import ExportError, export_onnx
+from videozoo.engine.inputs import InputSettings
+from videozoo.models.layers import randomize_batch_norm
+
+# One network per conv kind and skeleton: (2+1)D, channel-separated, separable Inception, TF "SAME" padding,
+# C3D's fc head, a 2D audio ResNet, and a backbone without a classifier.
+CASES = [
+    ("r2plus1d_18", {"base_width": 8}, 3, (8, 32, 32)),
+    ("ir_csn_50", {"base_width": 8}, 3, (8, 32, 32)),
+    ("s3d", {"base_width": 8}, 3, (16, 64, 64)),
+    ("i3d", {"base_width": 8, "padding": "tf_same"}, 3, (16, 64, 64)),
+    ("c3d", {"base_width": 8}, 3, (16, 112, 112)),
+    ("audio_resnet_18", {"base_width": 8}, 3, (1, 100, 40)),
+    ("r3d_18", {"base_width": 8}, 0, (8, 32, 32)),
+]
+
+
+def _checkpoint(tmp_path, name, overrides, num_classes, clip):
+    model = videozoo.create_model(name, num_classes=num_classes, **overrides)
+    randomize_batch_norm(model, torch.Generator().manual_seed(0))
+    settings = InputSettings("residual", clip[0], 2, None, clip[1], 128, None, None, False, "kinetics")
+    classes = [f"class {i}" for i in range(num_classes)] or None
+    return model, videozoo.save_model(model, tmp_path / f"{name}.safetensors", classes=classes,
+                                      metadata={"data_settings": settings.to_json()})
+
+
+@pytest.mark.parametrize(("name", "overrides", "num_classes", "clip"), CASES, ids=[c[0] for c in CASES])
+def test_export_runs_in_onnx_runtime_with_pytorchs_outputs(tmp_path, name, overrides, num_classes, clip):
+    model, ckpt = _checkpoint(tmp_path, name, overrides, num_classes, clip)
+    report = export_onnx(ckpt, tmp_path / "m.onnx", clip=clip, dynamic_batch=True)
+    assert report.max_error <= 1e-4
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    shape = (5, 1, clip[1], clip[2]) if name.startswith("audio") else (5, 3, *clip)
+    x = torch.randn(shape)
+    got = session.run(None, {"clip": x.numpy()})[0]
+    model.eval()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert got.shape == expected.shape == (5, num_classes or model.num_features)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(expected).max()))
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx"), load_external_data=False).metadata_props}
+    assert meta["videozoo_architecture"] == name and int(meta["num_classes"]) == num_classes
+    inputs = json.loads(meta["input"])
+    assert (inputs["normalization"], inputs["frame_step"]) == ("kinetics", 2)
+    assert inputs["mean"] == [0.43216, 0.394666, 0.37645] and inputs["std"] == [0.22803, 0.22145, 0.216989]
+    assert json.loads(meta.get("classes", "null")) == ([f"class {i}" for i in range(num_classes)] or None)
+
+
+def test_export_command_by_model_name(tmp_path, capsys):
+    assert main(["export", "mc3_18", str(tmp_path / "mc3.onnx"), "--clip", "8,32,32"]) == 0
+    assert "input 'clip' (batch 2, 3×8×32×32), ONNX Runtime within" in capsys.readouterr().out
+    session = ort.InferenceSession(str(tmp_path / "mc3.onnx"), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"clip": np.zeros((2, 3, 8, 32, 32), np.float32)})[0].shape == (2, 400)
+
+
+def test_export_refusals_are_one_line(tmp_path, monkeypatch, capsys):
+    with pytest.raises(ExportError, match=r"c3d expects \(B, 3, T, H, W\) with T ≥ 16"):
+        export_onnx("c3d", tmp_path / "x.onnx", clip=(8, 64, 64))
+    with pytest.raises(ExportError, match="not a model name, a checkpoint, a run folder or a weights tag"):
+        export_onnx(tmp_path / "missing.safetensors", tmp_path / "x.onnx")
+    spec = videozoo.create_model("multimodal", num_classes=3, backbones={"rgb": "r3d_18", "audio": "audio_resnet_18"},
+                                 backbone_overrides={"rgb": {"base_width": 4}, "audio": {"base_width": 4}})
+    ckpt = videozoo.save_model(spec, tmp_path / "av.safetensors")
+    with pytest.raises(ExportError, match="multi-modal network"):
+        export_onnx(ckpt, tmp_path / "x.onnx")
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    assert main(["export", "r3d_18", str(tmp_path / "x.onnx")]) != 0
+    assert "pip install 'videozoo[onnx]'" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
