@@ -84,10 +84,11 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def explode(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("videozoo.engine.checkpoint.save_file", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="cannot write .*last.safetensors: No space left on device "
+                                             r"\(its previous version is untouched\)"):
         videozoo.save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]

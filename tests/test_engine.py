@@ -193,3 +193,30 @@ def test_finetune_keeps_the_weights_architecture_and_preprocessing(synth, tmp_pa
     told = trainer_mod.Trainer(config(synth, tmp_path / "ft2", f"train.finetune={tmp_path / 'w.safetensors'}",
                                       "data.normalization=kinetics"))
     assert told.inputs.normalization == "kinetics"
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_in_one_line(synth, tmp_path, monkeypatch, capsys):
+    """A full disk at the epoch-2 checkpoint: the run stops with one line, epoch 1's checkpoint stays loadable,
+    and once there is room again the run resumes from it."""
+    from videozoo.engine import checkpoint as checkpoint_mod
+
+    original, writes = checkpoint_mod.save_file, []
+
+    def disk_full_on_third(*args, **kwargs):  # epoch 1 writes last and best; epoch 2's first write fails
+        writes.append(args[1])
+        if len(writes) == 3:
+            raise OSError(28, "No space left on device")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_mod, "save_file", disk_full_on_third)
+    out = tmp_path / "run"
+    args = ["train", "--model", "r2plus1d_18", "--data", str(synth / "train.csv"), "--val", str(synth / "val.csv"),
+            "--epochs", "3", "--out", str(out), "--no-progress", *TINY]
+    assert main(args) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write" in err[0] and "No space left on device" in err[0], err
+    assert read_training_checkpoint(out / "last.safetensors")[1]["epoch"] == 0
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.setattr(checkpoint_mod, "save_file", original)
+    assert main([*args, "--resume"]) == 0
+    assert read_training_checkpoint(out / "last.safetensors")[1]["epoch"] == 2

@@ -133,9 +133,15 @@ def resolve_labels(raw: Sequence[str], where: Sequence[str], classes: Sequence[s
     return [index[label] for label in raw], names
 
 
-def _resolve_path(path: str, root: Path) -> str:
+def _resolve_path(path: str, root: Path, origin: str) -> str:
+    """``path`` as given when absolute, else under ``root``; a relative path whose ``..`` climbs out of ``root``
+    is a list error (an absolute path says so openly). Symbolic links under the root may point anywhere."""
     p = Path(path).expanduser()
-    return str(p if p.is_absolute() else root / p)
+    if p.is_absolute():
+        return str(p)
+    if os.path.normpath(p).split(os.sep)[0] == os.pardir:
+        raise DataError(f"{origin}: {path} climbs out of the data root {root} (give an absolute path to mean it)")
+    return str(root / p)
 
 
 def _seconds(value: str, origin: str) -> float | None:
@@ -177,7 +183,7 @@ def read_video_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None =
         end = _seconds(cells[3], origin) if len(cells) > 3 else None
         if start is not None and end is not None and end <= start:
             raise DataError(f"{origin}: segment end {end} is not after its start {start}")
-        items.append(VideoItem(_resolve_path(cells[0], root), label, start, end))
+        items.append(VideoItem(_resolve_path(cells[0], root, origin), label, start, end))
     return items, names
 
 
@@ -228,9 +234,10 @@ def kinetics_items(csv_path: str | os.PathLike, root: str | os.PathLike, templat
         fields = {**row, "time_start": int(float(row["time_start"])), "time_end": int(float(row["time_end"])),
                   "split": row.get("split", ""), "label": row["label"]}
         try:
-            paths.append(str(root / template.format(**fields)))
+            rel = template.format(**fields)
         except (KeyError, ValueError) as e:
             raise DataError(f"path template {template!r} does not fit {csv_path}: {e}") from None
+        paths.append(_resolve_path(rel, root, f"{csv_path}:{n}"))
         raw.append(row["label"].strip())
         where.append(f"{csv_path}:{n}")
     labels, names = resolve_labels(raw, where, classes)
@@ -256,7 +263,7 @@ def ucf101_items(root: str | os.PathLike, splits_dir: str | os.PathLike, split: 
         name = rel.split("/")[0]
         if name not in index:
             raise DataError(f"{list_file}:{n}: class {name!r} is not in {class_file}")
-        items.append(VideoItem(str(root / rel), index[name]))
+        items.append(VideoItem(_resolve_path(rel, root, f"{list_file}:{n}"), index[name]))
     return items, names
 
 
@@ -274,7 +281,7 @@ def hmdb51_items(root: str | os.PathLike, splits_dir: str | os.PathLike, split: 
         for line in f.read_text().splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[1] == wanted:
-                items.append(VideoItem(str(root / name / parts[0]), i))
+                items.append(VideoItem(_resolve_path(f"{name}/{parts[0]}", root, str(f)), i))
     return items, names
 
 

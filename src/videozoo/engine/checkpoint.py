@@ -60,15 +60,21 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, classes: list[str] 
 
 
 def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``. A file that cannot be written (a
+    full disk, a read-only folder) is a :class:`CheckpointError` in one line, and what ``path`` held stays."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            kept = " (its previous version is untouched)" if path.exists() else ""
+            raise CheckpointError(f"cannot write {path}: {e.strerror or e}{kept}") from None
         raise
     return path
 
@@ -128,6 +134,9 @@ def state_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor], limit: i
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
               for k in own if k in state and state[k].shape != own[k].shape]
+    # Integer weights for float ones (or the reverse) would be cast silently by load_state_dict.
+    kinds = [f"{k} {state[k].dtype} vs {own[k].dtype}".replace("torch.", "")
+             for k in own if k in state and state[k].is_floating_point() != own[k].is_floating_point()]
 
     def listing(keys: list[str]) -> str:
         more = f", … {len(keys) - limit} more" if len(keys) > limit else ""
@@ -140,6 +149,8 @@ def state_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor], limit: i
         parts.append(f"{len(unexpected)} unexpected ({listing(unexpected)})")
     if shapes:
         parts.append(f"{len(shapes)} of another shape, checkpoint vs model ({listing(shapes)})")
+    if kinds:
+        parts.append(f"{len(kinds)} of another kind of number, checkpoint vs model ({listing(kinds)})")
     return "; ".join(parts)
 
 

@@ -221,7 +221,8 @@ def convert_state_dict(source: str, name: str, state: Mapping[str, torch.Tensor]
     for key, value in own.items():  # a BatchNorm's step counter is no weight; sources without it start at 0
         if key.endswith("num_batches_tracked") and key not in renamed:
             renamed[key] = torch.zeros_like(value)
-    renamed = {k: v.to(own[k].dtype) if k in own else v for k, v in renamed.items()}
+    renamed = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() == own[k].is_floating_point() else v
+               for k, v in renamed.items()}  # float64 → float32 is a cast, integers for weights a mismatch
     load_state_checked(model, renamed, source=what)
     return model
 
