@@ -64,6 +64,18 @@ def test_a_hostile_config_is_refused(tmp_path, monkeypatch, text, message):
     assert "\n" not in str(error.value) and not (tmp_path / "ran").exists()
 
 
+def test_a_video_that_declares_huge_frames_is_refused_before_decoding(tmp_path):
+    """A YUV4MPEG header declaring 16000×16000 frames (a frame would be 384 MB of YUV, 768 MB of RGB)."""
+    from videozoo.data import VideoError, probe
+    from videozoo.data.datasets import open_reader
+
+    path = tmp_path / "huge.y4m"
+    path.write_bytes(b"YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(1000))
+    for read in (probe, open_reader):
+        with pytest.raises(VideoError, match="declares 16000×16000 frames, more than the 8192×8192 pixels"):
+            read(path)
+
+
 def test_data_list_paths_that_climb_out_of_their_root_are_reported(tmp_path):
     (tmp_path / "list.csv").write_text("path,label\nok/a.mp4,x\n../../etc/passwd,y\n")
     with pytest.raises(DataError, match=r"list.csv:3: ../../etc/passwd climbs out of the data root"):

@@ -26,6 +26,10 @@ import torch
 
 from .reader import FrameReader, VideoError
 
+# Frames larger than this are refused before any is decoded: 8192 × 8192 holds 8K video (7680 × 4320); a header that
+# declares more is corrupt or hostile, and decoding it would allocate gigabytes per frame.
+MAX_FRAME_PIXELS = 8192 * 8192
+
 # What a corrupt file makes PyAV raise besides its own errors (fields it could not fill, overflowing stamps).
 _BROKEN_FILE_ERRORS = (av.FFmpegError, AttributeError, OverflowError, IndexError, TypeError, MemoryError)
 
@@ -74,6 +78,11 @@ def open_checked(path: Path):
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} has no video stream")
+    ctx = container.streams.video[0].codec_context
+    if ctx is not None and ctx.width * ctx.height > MAX_FRAME_PIXELS:
+        container.close()
+        raise VideoError(f"{path} declares {ctx.width}×{ctx.height} frames, more than the 8192×8192 pixels a frame "
+                         "may have here (a corrupt or hostile header)")
     return container
 
 
