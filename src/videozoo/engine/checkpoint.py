@@ -79,6 +79,15 @@ def atomic_write(path: Path, write) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporary files a killed :func:`atomic_write` left in ``folder`` (never a published file).
+    Returns how many."""
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a videozoo checkpoint, with a one-line error for anything else."""
     path = Path(path)

@@ -36,6 +36,7 @@ from .checkpoint import (
     model_state,
     read_checkpoint,
     read_training_checkpoint,
+    remove_stale_temporaries,
     save_training_checkpoint,
 )
 from .config import ConfigError, RunConfig, check_config, config_from_yaml, config_to_yaml
@@ -66,6 +67,7 @@ def resume_config(out: str | os.PathLike, epochs: int | None = None) -> RunConfi
     path = out / "config.yaml"
     if not (out / "last.safetensors").is_file() or not path.is_file():
         raise ConfigError(f"nothing to resume in {out}: no last.safetensors and config.yaml")
+    remove_stale_temporaries(out)  # a run killed mid-write left its half-written file
     saved = config_from_yaml(path.read_text())
     saved.out = str(out)
     if epochs is not None:

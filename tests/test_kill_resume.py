@@ -1,0 +1,47 @@
+"""Kill a training run by SIGKILL inside a step, while a checkpoint is half written, and during validation: each
+time `--resume` finishes it with the weights of an uninterrupted run (benchmarks/kill_soak.py does it at 20 points)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from videozoo.cli import main
+from videozoo.data import SynthConfig, make_synthetic_dataset
+from videozoo.engine.checkpoint import read_checkpoint
+
+KILL_AT = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_at.py"
+TINY = ["model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
+        "train.batch_size=4", "optim.warmup_epochs=0"]
+
+
+def run_args(data: Path, out: Path) -> list[str]:
+    return ["train", "--model", "r2plus1d_18", "--data", str(data / "train.csv"), "--val", str(data / "val.csv"),
+            "--epochs", "3", "--out", str(out), "--no-progress", *TINY]
+
+
+def killed_at(point: str, n: int, args: list[str]) -> int:
+    return subprocess.run([sys.executable, str(KILL_AT), point, str(n), *args], capture_output=True).returncode
+
+
+def model_weights(run: Path) -> dict[str, torch.Tensor]:
+    tensors, _ = read_checkpoint(run / "last.safetensors")
+    return {k: v for k, v in tensors.items() if k.startswith("model.")}
+
+
+@pytest.mark.slow
+def test_sigkill_anywhere_then_resume_gives_the_same_weights(tmp_path):
+    data = tmp_path / "data"
+    make_synthetic_dataset(data, SynthConfig(classes=3, per_class=4, val_per_class=2, frames=12, size=32))
+    assert main(run_args(data, tmp_path / "whole")) == 0
+    whole = model_weights(tmp_path / "whole")
+    # 3 steps and 2 checkpoint files (last, best) per epoch: each point is in epoch 2.
+    for point, n in (("step", 5), ("write", 3), ("validate", 2)):
+        out = tmp_path / point
+        assert killed_at(point, n, run_args(data, out)) == -9, point
+        assert main([*run_args(data, out), "--resume"]) == 0, point
+        got = model_weights(out)
+        assert got.keys() == whole.keys() and all(torch.equal(got[k], whole[k]) for k in whole), point
+        assert not [p for p in out.iterdir() if p.name.endswith(".tmp")], point
