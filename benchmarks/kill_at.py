@@ -9,7 +9,8 @@ POINT is where, N which call (1-based) dies:
 - ``validate``: at the start of the N-th validation.
 
 The process ends by SIGKILL (exit status -9): no ``finally``, no atexit, no flushed buffers. tests/test_kill_resume.py
-and benchmarks/kill_soak.py then resume the run and compare its weights with an uninterrupted run's.
+and benchmarks/kill_soak.py then resume the run and compare its weights with an uninterrupted run's. Under torchrun,
+``KILL_RANK=R`` kills only rank R, and only on the first attempt (a restarted worker runs to the end).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def arm(point: str, n: int) -> None:
 
 if __name__ == "__main__":
     point, n, *argv = sys.argv[1:]
-    arm(point, int(n))
+    first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+    if first_attempt and os.environ.get("KILL_RANK", os.environ.get("RANK", "0")) == os.environ.get("RANK", "0"):
+        arm(point, int(n))
     from videozoo.cli import main
 
     sys.exit(main(argv))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -228,10 +230,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         flags.append("optim.freeze_backbone=true")
     if args.no_progress:
         flags.append("train.progress=false")
-    if args.resume and args.out is None and not any(o.startswith("out=") for o in overrides):
+    if (args.resume or args.auto_resume) and args.out is None and not any(o.startswith("out=") for o in overrides):
         raise UsageError("--resume needs the run folder: --out RUN_DIR")
     cfg = load_config(config, flags + overrides)
-    if args.resume:  # the run's saved config; the epoch count only where given again
+    # A restarted job (torchrun --max-restarts, a requeued batch job with --auto-resume) continues its checkpoint.
+    restarted = args.auto_resume or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+    resume = args.resume or (restarted and (Path(cfg.out) / "last.safetensors").is_file())
+    if resume:  # the run's saved config; the epoch count only where given again
         from .engine.trainer import resume_config
 
         explicit = args.epochs is not None or any(o.startswith("train.epochs=") for o in overrides)
@@ -239,11 +244,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if cfg.blend.modalities:
         from .engine.multimodal import train_multimodal
 
-        result = train_multimodal(cfg, resume=args.resume)
+        result = train_multimodal(cfg, resume=resume)
         weights = ", ".join(f"{h} {w:.3f}" for h, w in result["weights"].items())
         print(f"run folder {result['out']}: {len(result['metrics'])} epochs; final blending weights: {weights}")
         return
-    result = train(cfg, resume=args.resume)
+    result = train(cfg, resume=resume)
     best = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
     print(f"run folder {result.out}: {result.epochs_done} epochs, best top-1 {best} at epoch {result.best_epoch}; "
           f"{result.skipped} unreadable video(s) skipped")
@@ -288,7 +293,6 @@ def _stream_dataset(args, ckpt: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from .engine.evaluate import evaluate, evaluate_multimodal, fuse_streams, resolve_checkpoint
     from .engine.predictor import Predictor
@@ -380,7 +384,6 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from .data.datasets import VideoDataset, data_root_of, load_items
     from .engine.evaluate import audio_settings_of, load_for_inference
@@ -445,7 +448,6 @@ def cmd_linear_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from tqdm import tqdm
 
@@ -618,6 +620,9 @@ def _add_train_command(sub) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="continue --out's run when it has a checkpoint, else start it (for jobs that get restarted; "
+                        "implied when torchrun restarts the workers)")
     p.add_argument("--finetune", metavar="CKPT",
                    help="start from this checkpoint's (or weights tag's, MODEL.PRETRAINING) backbone, new head")
     p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train the head only")
