@@ -220,3 +220,15 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_in_one_line(synth, tm
     monkeypatch.setattr(checkpoint_mod, "save_file", original)
     assert main([*args, "--resume"]) == 0
     assert read_training_checkpoint(out / "last.safetensors")[1]["epoch"] == 2
+
+
+def test_auto_resume_starts_a_new_run_and_continues_an_old_one(synth, tmp_path, caplog):
+    out = tmp_path / "run"
+    args = ["train", "--model", "r2plus1d_18", "--data", str(synth / "train.csv"), "--out", str(out),
+            "--no-progress", "--auto-resume", *TINY]
+    with caplog.at_level("INFO", logger="videozoo"):
+        assert main([*args, "--epochs", "1"]) == 0  # nothing to resume: it starts
+        assert "resuming" not in caplog.text
+        assert main([*args, "--epochs", "2"]) == 0  # a checkpoint: it continues, for one more epoch
+    assert f"resuming {out} after epoch 1" in caplog.text
+    assert read_training_checkpoint(out / "last.safetensors")[1]["epoch"] == 1
