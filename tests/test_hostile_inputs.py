@@ -95,3 +95,22 @@ def test_data_list_paths_that_climb_out_of_their_root_are_reported(tmp_path):
     (splits / "run_test_split1.txt").write_text("../../../x.avi 1\n")
     with pytest.raises(DataError, match="climbs out"):
         hmdb51_items(tmp_path, splits)
+
+
+def test_a_seeded_slice_of_hostile_videos_is_read_or_refused(tmp_path):
+    """benchmarks/hostile_videos.py's generator (bit flips, truncation, lying headers, zero-size streams, huge
+    frame sizes, absurd frame counts over MP4, AVI, MKV, WebM and YUV4MPEG): every file, through probe, check-data
+    and a data set item, is read or refused in one line, within 10 s and 8 GB of address space, no worker dies.
+    The benchmark runs 1,000."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "hostile_videos", Path(__file__).resolve().parents[1] / "benchmarks" / "hostile_videos.py")
+    hostile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hostile)
+    files = hostile.hostile_files(tmp_path, 120, seed=7)
+    results = hostile.read_all([p for p, _ in files], time_limit=10)
+    bad = [r for r in results.values() if r["outcome"] not in hostile.GOOD]
+    assert len(results) == 120 and not bad, bad
+    assert {kind for _, kind in files} == set(hostile.KINDS)
