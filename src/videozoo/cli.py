@@ -293,7 +293,6 @@ def _stream_dataset(args, ckpt: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-
     from .engine.evaluate import evaluate, evaluate_multimodal, fuse_streams, resolve_checkpoint
     from .engine.predictor import Predictor
 
@@ -384,7 +383,6 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-
     from .data.datasets import VideoDataset, data_root_of, load_items
     from .engine.evaluate import audio_settings_of, load_for_inference
     from .engine.features import extract_features, finish_parts
@@ -448,7 +446,6 @@ def cmd_linear_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
-
     from tqdm import tqdm
 
     from .data.datasets import data_root_of, load_items
