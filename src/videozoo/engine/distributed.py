@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -48,8 +49,22 @@ def setup(device_type: str) -> DistInfo:
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(info.local_rank)
-        dist.init_process_group(backend)
+        _init_group(backend, info)
     return info
+
+
+def _init_group(backend: str, info: DistInfo) -> None:
+    """``init_process_group``; after a torchrun restart, on keys of this attempt only. torchrun's agent keeps one
+    store for every attempt of a static rendezvous, so without a prefix a restarted worker can read the address
+    its killed peer published (gloo: "connectFullMesh failed … Connection refused")."""
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if restart is None or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        dist.init_process_group(backend)
+        return
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), info.world_size,
+                          is_master=False, timeout=timedelta(minutes=30))
+    dist.init_process_group(backend, store=dist.PrefixStore(f"videozoo/attempt_{restart}", store), rank=info.rank,
+                            world_size=info.world_size)
 
 
 def teardown() -> None:
