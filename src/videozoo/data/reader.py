@@ -59,17 +59,11 @@ class ClipReader(Protocol):
 class FrameReader:
     """Base of the built-in readers: argument checks, reordering and the context manager, written once.
 
-    A subclass sets ``path``, ``num_frames``, ``fps``, ``duration``, ``width``,
-    ``height`` and ``has_audio`` in its ``__init__`` and implements
-    :meth:`_read`; :meth:`close` when it holds a file.
+    A subclass sets the attributes :class:`ClipReader` declares (``path``, ``num_frames``, ``fps``,
+    ``duration``, ``width``, ``height``; ``has_audio`` defaults to False) in its ``__init__`` and
+    implements :meth:`_read`; :meth:`close` when it holds a file.
     """
 
-    path: Path
-    num_frames: int
-    fps: float
-    duration: float
-    width: int
-    height: int
     has_audio: bool = False
 
     def get_clip(self, start_frame: int, num_frames: int, stride: int = 1) -> torch.Tensor:
