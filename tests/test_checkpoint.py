@@ -4,7 +4,8 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 import videozoo
 from videozoo.engine.checkpoint import CheckpointError, load_weights
@@ -38,6 +39,26 @@ def test_create_model_with_weights(tmp_path):
     again = videozoo.create_model("mc3_18", num_classes=3, base_width=8, weights=path)
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_multimodal_checkpoint_with_the_old_backbone_classifiers_loads(tmp_path):
+    """Late-fusion backbones once carried classifiers nothing used; checkpoints holding them still load (those
+    weights are dropped, nothing else), and any other stray key is still refused."""
+    small = {m: {"base_width": 8} for m in ("rgb", "audio")}
+    model = videozoo.create_model("multimodal", 5, backbone_overrides=small)
+    path = videozoo.save_model(model, tmp_path / "new.safetensors")
+    tensors = load_file(path)
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata()
+    dead = {f"model.backbones.{m}.head.fc.{p}": torch.zeros((5, b.num_features) if p == "weight" else (5,))
+            for m, b in model.backbones.items() for p in ("weight", "bias")}
+    save_file({**tensors, **dead}, tmp_path / "old.safetensors", metadata=metadata)
+    loaded = videozoo.load_model(tmp_path / "old.safetensors")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    save_file({**tensors, **dead, "model.heads.rgb.extra": torch.zeros(1)}, tmp_path / "stray.safetensors",
+              metadata=metadata)
+    with pytest.raises(CheckpointError, match=r"1 unexpected \(heads\.rgb\.extra\)"):
+        videozoo.load_model(tmp_path / "stray.safetensors")
 
 
 def test_other_architecture_is_refused_naming_keys(tmp_path):

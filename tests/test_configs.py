@@ -84,8 +84,8 @@ def test_recipes_by_name_and_listed(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_the_wheel_ships_the_recipes_and_the_type_marker(tmp_path):
-    """A wheel built from the tree holds every recipe and py.typed, and building it warns of nothing about the
-    licence (an SPDX expression)."""
+    """A wheel built from the tree holds every recipe, the published heads' class lists and py.typed, and building
+    it warns of nothing about the licence (an SPDX expression)."""
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
                              str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -94,3 +94,4 @@ def test_the_wheel_ships_the_recipes_and_the_type_marker(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"videozoo/configs/{p.name}" for p in CONFIGS} <= names
     assert "videozoo/py.typed" in names
+    assert {"videozoo/weights/classes/sports1m.txt", "videozoo/weights/classes/ucf101.txt"} <= names

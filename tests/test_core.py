@@ -129,3 +129,31 @@ def test_persistent_workers_draw_each_epochs_clips(av):
             expected = torch.stack([dataset[key]["video"] for key in keys])
             assert torch.equal(batch["video"], expected)
     assert not torch.equal(seen[0][0]["video"], seen[1][0]["video"])
+
+
+def test_a_joint_run_fine_tunes_vmz_audio_visual_weights(av, tmp_path):
+    """A G-Blend fine-tune from VMZ's audio-visual weights (a named late-fusion row, converted from its Caffe2
+    layout) builds the published fused head (2048 wide) and feeds VMZ's log-Mels, both read from the checkpoint,
+    and starts both backbones from the weights."""
+    import pickle
+
+    from tests.weight_sources import Caffe2Net
+    from videozoo.weights.convert import convert_file
+
+    reference = Caffe2Net("ip-csn", 50, num_labels=7)
+    with torch.no_grad():
+        reference.audio_visual(torch.randn(1, 3, 8, 64, 64), torch.randn(1, 1, 100, 40))
+    with open(tmp_path / "av.pkl", "wb") as f:
+        pickle.dump({"blobs": reference.numpy_blobs()}, f, protocol=2)
+    converted = convert_file("vmz-caffe2", "av_ip_csn_50", tmp_path / "av.pkl", tmp_path / "av.safetensors")
+    cfg = load_config(None, [f"data.train={av / 'train.csv'}", f"out={tmp_path / 'ft'}", *JOINT[1:],
+                             "blend.modalities={rgb: ip_csn_50, audio: vmz_audio_resnet_50}", "blend.holdout=0.25",
+                             "data.num_frames=4", "data.crop=32", "data.num_workers=0", "train.batch_size=4",
+                             "train.progress=false", f"train.finetune={tmp_path / 'av.safetensors'}"])
+    trainer = MultiModalTrainer(cfg)
+    assert trainer.audio.style == "vmz" and cfg.data.normalization == "kinetics"
+    model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+    assert model.spec.fusion_hidden == 2048 and model.num_classes == 2
+    ours, start = model.state_dict(), converted.state_dict()
+    backbone = [k for k in start if k.startswith("backbones.")]
+    assert backbone and all(torch.equal(ours[k], start[k]) for k in backbone)

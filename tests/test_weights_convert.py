@@ -12,6 +12,7 @@ import videozoo
 from tests.weight_sources import Caffe2Net, KyleminS3D, MmR2plus1d, P3dPort, PytorchI3D, mmaction2_csn, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
+from videozoo.engine.evaluate import audio_settings_of, load_for_inference
 from videozoo.models.layers import randomize_batch_norm
 from videozoo.weights.convert import convert_file
 
@@ -76,6 +77,26 @@ def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
     assert ours.arch == {"c3d": "c3d_bn", "r2d_18_8f": "r2d_18"}.get(name, name) and ours.num_classes == 487
     with torch.no_grad():
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_caffe2_audio_visual_blobs_reproduce_vmz_gblend(tmp_path):
+    """G-Blend's audio-visual ip-CSN (VMZ's av_resnet builder with g_blend): its visual, audio and fused logits."""
+    reference = Caffe2Net("ip-csn", 50, num_labels=7)
+    rgb, audio = torch.randn(2, 3, 8, 64, 64), torch.randn(2, 1, 100, 40)
+    with torch.no_grad():
+        expected = reference.audio_visual(rgb, audio)
+    _caffe2_pickle(reference, tmp_path / "av.pkl")
+    ours = _convert_via_cli("vmz-caffe2", "av_ip_csn_50", tmp_path / "av.pkl", tmp_path / "av.safetensors").eval()
+    assert ours.arch == "av_ip_csn_50" and ours.num_classes == 7 and ours.spec.fusion_hidden == 2048
+    assert all(b.num_classes == 0 for b in ours.backbones.values())  # no unused classifier to leave unset
+    with torch.no_grad():
+        got = ours({"rgb": rgb, "audio": audio})
+    for head in ("rgb", "audio", "fused"):  # random deep nets give logits in the hundreds: 1e-5 of their scale
+        torch.testing.assert_close(got[head], expected[head], rtol=1e-5, atol=1e-5 * expected[head].abs().max())
+    # The checkpoint says what the streams take: VMZ's frames statistics and VMZ's log-Mels (eval, predict and a
+    # G-Blend fine-tune read them).
+    assert audio_settings_of(tmp_path / "av.safetensors").style == "vmz"
+    assert load_for_inference(tmp_path / "av.safetensors")[2].normalization == "kinetics"
 
 
 def test_caffe2_leftover_or_missing_blobs_are_refused(tmp_path):

@@ -88,8 +88,10 @@ class Caffe2Net:
         self.blobs: dict[str, torch.Tensor] = {}
         self.rng = np.random.default_rng(seed)
         self.meta = meta  # shapes only: blobs on the meta device, for layout checks of full-size networks
+        self.prefix = ""  # the audio-visual builder's "v_" / "a_" (AudioModelBuilder / VideoModelBuilder prefix)
 
     def blob(self, name: str, shape: tuple) -> torch.Tensor:
+        name = self.prefix + name
         if name not in self.blobs:
             if self.meta:
                 self.blobs[name] = torch.empty(shape, device="meta")
@@ -174,6 +176,13 @@ class Caffe2Net:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.model == "c3d":
             return self.c3d(x)
+        return self.fc(self.features(x), f"last_out_L{self.num_labels}", self.num_labels)
+
+    def fc(self, x: torch.Tensor, name: str, width: int) -> torch.Tensor:
+        return x @ self.blob(f"{name}_w", (width, x.shape[1])).T + self.blob(f"{name}_b", (width,))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The visual trunk, globally average-pooled (``v_final_avg`` at the trained clip)."""
         block_type = {"r2plus1d": "2.5d", "ir-csn": "3d-sep", "ip-csn": "0.3d"}.get(self.model, "3d")
         # Which of conv2_x … conv5_x are 3D (create_mcx: below conv{x}_x; create_rmcx: from conv{x}_x on).
         real_3d = {f"mc{x}": tuple(i < x - 2 for i in range(4)) for x in (2, 3, 4, 5)}
@@ -192,7 +201,7 @@ class Caffe2Net:
             x = F.relu(self.bn(self.conv(x, "conv1", 64, (3, 7, 7), (1, 2, 2), (1, 3, 3)), "conv1_spatbn_relu"))
             if self.model.endswith("csn"):  # the CSN models use pool1
                 x = F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
-        layers = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}[self.depth]
+        layers = LAYERS[self.depth]
         bottleneck = self.depth > 34
         filters = [[256, 64], [512, 128], [1024, 256], [2048, 512]] if bottleneck else \
             [[64, 64], [128, 128], [256, 256], [512, 512]]
@@ -202,9 +211,58 @@ class Caffe2Net:
                 x = self.block(x, comp, filters[stage][0], filters[stage][1], stage > 0 and i == 0, block_type,
                                bottleneck, stages_3d[stage])
                 comp += 1
-        x = x.mean(dim=(2, 3, 4))
-        w = self.blob(f"last_out_L{self.num_labels}_w", (self.num_labels, x.shape[1]))
-        return x @ w.T + self.blob(f"last_out_L{self.num_labels}_b", (self.num_labels,))
+        return x.mean(dim=(2, 3, 4))
+
+    # -- G-Blend's audio-visual nets (c2/lib/models/audio_visual_model.py, builder/audio_model.py) ----------
+
+    def conv2d(self, x, name, cout, kernel, stride=1, pad=0, bias=False):
+        w = self.blob(f"{name}_w", (cout, x.shape[1], kernel, kernel))
+        return F.conv2d(x, w, self.blob(f"{name}_b", (cout,)) if bias else None, stride, pad)
+
+    def bn2d(self, x, name):
+        return self.bn(x.unsqueeze(2), name).squeeze(2)
+
+    def audio_block(self, x, comp, cout, base, down, bottleneck):
+        """AudioModelBuilder.add_bottleneck / add_simple_block: the 3×3 strides, 1×1 projection on a change."""
+        stride, cin, shortcut = 2 if down else 1, x.shape[1], x
+        convs = ((1, base, 1), (3, base, stride), (1, cout, 1)) if bottleneck else ((3, cout, stride), (3, cout, 1))
+        for idx, (k, width, s) in enumerate(convs, 1):
+            x = self.bn2d(self.conv2d(x, f"comp_{comp}_conv_{idx}", width, k, s, k // 2), f"comp_{comp}_spatbn_{idx}")
+            x = F.relu(x) if idx < len(convs) else x
+        if cout != cin or down:
+            shortcut = self.bn2d(self.conv2d(shortcut, f"shortcut_projection_{comp}", cout, 1, stride),
+                                 f"shortcut_projection_{comp}_spatbn")
+        return F.relu(x + shortcut)
+
+    def audio_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, 100, 40)`` log-Mels → ``a_final_avg`` (a 4×2 max-pool of the 4×2 map), ``(B, 2048)``."""
+        x = self.conv2d(x, "conv1", 16, 3, 1, 1, bias=True)  # model.Conv: a bias, no BN, no ReLU
+        comp = 0
+        for down in (True, False, False):
+            x = self.audio_block(x, comp, 32, 0, down, False)
+            comp += 1
+        filters = [[256, 64], [512, 128], [1024, 256], [2048, 512]]
+        for stage, n in enumerate(LAYERS[self.depth]):
+            for i in range(n):
+                x = self.audio_block(x, comp, filters[stage][0], filters[stage][1], i == 0, True)
+                comp += 1
+        return F.max_pool2d(x, (4, 2), 1).flatten(1)
+
+    def audio_visual(self, rgb: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """create_av_resnet with g_blend=True: the visual, audio and fused logits."""
+        n = self.num_labels
+        self.prefix = "v_"
+        v = self.features(rgb)
+        self.prefix = "a_"
+        a = self.audio_features(audio)
+        self.prefix = ""
+        h = F.relu(self.fc(torch.cat([v, a], 1), "av_fc1", 2048))
+        h = F.relu(self.fc(h, "av_fc2", 2048))
+        return {"rgb": self.fc(v, f"v_last_out_L{n}", n), "audio": self.fc(a, f"a_last_out_L{n}", n),
+                "fused": self.fc(h, f"last_out_L{n}", n)}
+
+
+LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
 

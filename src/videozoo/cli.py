@@ -263,7 +263,7 @@ def _stream_dataset(args, ckpt: str):
     model, classes, settings = load_for_inference(ckpt)
     items, _ = load_items(args.data, fmt=args.format, root=args.root, classes=classes, splits_dir=args.splits_dir,
                           split=args.split, subset="test")
-    if model.arch == "multimodal":  # a G-Blend run: every head, on the modalities it was trained on
+    if model.modalities:  # a late-fusion net (a G-Blend run): every head, on the modalities it was trained on
         from .engine.evaluate import audio_settings_of
         from .engine.inputs import multimodal_dataset
 
@@ -364,7 +364,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     elif not args.checkpoint:
         raise UsageError("give --checkpoint CKPT_OR_RUN_DIR_OR_TAG, or --model NAME --pretrained TAG")
     model, classes, settings = load_for_inference(args.checkpoint)
-    multimodal = model.arch == "multimodal"
+    multimodal = bool(model.modalities)
     if (settings.modality == "flow" or model.in_channels == 2
             or (multimodal and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
@@ -403,7 +403,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         model = create_model(args.model)
         t, h, _ = model_entry_clip(args.model)
         settings = resolve_inputs(DataConfig(num_frames=args.frames or t, crop=args.crop or h), args.model, items)
-    if model.arch == "multimodal":  # each clip's frames with its own sound (and flow)
+    if model.modalities:  # each clip's frames with its own sound (and flow)
         needs = [args.modality] if args.modality in model.modalities else model.modalities  # else: fused
         if "flow" in needs and not args.flow_root:
             raise UsageError(f"{args.checkpoint} takes optical flow ({', '.join(needs)}): give --flow-root")

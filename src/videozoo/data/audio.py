@@ -4,6 +4,10 @@ The G-Blend paper feeds its audio networks 100×40 log-Mel patches: 40 Mel
 bands, 100 frames of 10 ms (one second) per example. :func:`log_mel`
 computes them with the usual speech settings: a 25 ms Hann window, 10 ms
 hop, Mel bands on the HTK scale up to half the sample rate.
+
+VMZ's published audio-visual weights were trained on its own op's features
+instead (ops/LogMels.cc and av_io.cc): :func:`vmz_log_mel` computes them and
+:func:`vmz_align` places a clip's 100 rows the way VMZ's AVInput op does.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import torch
 
@@ -102,3 +107,76 @@ def log_mel(waveform: torch.Tensor, sample_rate: int = 16000, n_mels: int = 40, 
     power = spec.abs().pow(2)  # (freq, frames)
     mel = mel_filterbank(n_mels, n_fft, sample_rate) @ power
     return torch.log(mel + eps).T.contiguous()
+
+
+# -- VMZ's LogMels op -------------------------------------------------------------------------------
+
+VMZ_GAIN = 1080674186.3482928  # LogMels.cc's kGain: the power of float samples on a 16-bit-like scale
+
+
+def _vmz_filters(n_mels: int, fft: int, sample_rate: int) -> torch.Tensor:
+    """LogSpectrum::Init's filters as Apply uses them, ``(n_mels, fft // 2)``: triangles on the Mel scale
+    (1127·ln(1 + f/700)) from 0 Hz to half the sample rate, over bins spaced ``rate / 2 / (fft/2 + 1)`` (the op's
+    own step, not the FFT's), each normalised to sum 1 over its range; Apply stops before each range's last bin."""
+    length = fft // 2 + 1
+    step = sample_rate / 2 / length
+    dx = 1127.0 * math.log1p(sample_rate / 2 / 700) / (n_mels + 1)
+    filters = np.zeros((n_mels, length))
+    for f in range(n_mels):
+        start, mid, end = (700.0 * math.expm1(k * dx / 1127.0) / step for k in (f, f + 1, f + 2))
+        lo, hi = max(0, int(start)), min(length - 1, int(end) + 1)
+        i = np.arange(lo, hi + 1)
+        value = 1.0 - np.where(i < mid, (mid - i) / max(1.0, mid - start), (i - mid) / max(1.0, end - mid))
+        value = np.clip(value, 0, None)
+        if value.sum() > 0:
+            value /= value.sum()
+        filters[f, lo:hi] = value[:-1]
+    return torch.from_numpy(filters[:, : fft // 2])
+
+
+def vmz_log_mel(waveform: torch.Tensor, sample_rate: int = 16000, n_mels: int = 40, win_ms: int = 16,
+                hop_ms: int = 10) -> torch.Tensor:
+    """VMZ's LogMels op on a mono waveform ``(num_samples,)`` in [-1, 1]: ``(frames, n_mels)``.
+
+    Uncentred windows (one frame per hop while more than a window of samples remains), a symmetric Hann
+    window of 16 ms, the power spectrum of the zero-padded power-of-two FFT (its first bin also holds the
+    Nyquist term, as FFmpeg's packed real FFT leaves it), the filters of :func:`_vmz_filters` times
+    :data:`VMZ_GAIN`, then ``ln(x)`` above e and ``x / e`` below.
+    """
+    if waveform.ndim != 1:
+        raise ValueError(f"expected a mono waveform (num_samples,), got shape {tuple(waveform.shape)}")
+    win, hop = int(win_ms * sample_rate / 1000), int(hop_ms * sample_rate / 1000)
+    fft = 1 << math.ceil(math.log2(win))
+    count = -(-(waveform.numel() - win) // hop) if waveform.numel() > win else 0
+    if count == 0:
+        return torch.zeros(0, n_mels)
+    window = 0.5 * (1 - torch.cos(2 * math.pi * torch.arange(win, dtype=torch.float64) / (win - 1)))
+    frames = waveform.double()[torch.arange(count)[:, None] * hop + torch.arange(win)] * window.float().double()
+    spec = torch.fft.rfft(frames, n=fft)
+    power = spec.real.square() + spec.imag.square()
+    power[:, 0] += spec[:, fft // 2].real.square()  # the packed DC + Nyquist bin
+    mel = power[:, : fft // 2] @ _vmz_filters(n_mels, fft, sample_rate).T * VMZ_GAIN
+    return torch.where(mel > math.e, mel.clamp_min(math.e).log(), mel / math.e).float()
+
+
+def vmz_align(mels: torch.Tensor, num_frames: int, start_frame: int, span: int, rows: int = 100) -> torch.Tensor:
+    """The ``rows`` log-Mel rows of a clip, as VMZ's AVInput op aligns them (``align_audio=1``): the track's
+    rows ``(R, M)`` are resized (OpenCV, linear up, nearest down) so that the clip's ``span`` video frames get
+    ``rows`` of them, and the clip's rows start at its first frame; ``(rows, M)``, zeros past the track's end.
+    ``num_frames`` is the video's frame count (0 when unknown: the track's first rows)."""
+    out = torch.zeros(rows, mels.shape[1])
+    if mels.shape[0] == 0:
+        return out
+    if num_frames <= 0 or span <= 0:
+        out[: min(rows, mels.shape[0])] = mels[:rows]
+        return out
+    total = num_frames * rows // span  # the op's integer arithmetic
+    if total == 0:
+        return out
+    interpolation = cv2.INTER_LINEAR if total >= mels.shape[0] else cv2.INTER_NEAREST
+    resized = cv2.resize(mels.numpy(), (mels.shape[1], total), interpolation=interpolation).reshape(total, -1)
+    first = start_frame * total // num_frames
+    piece = torch.from_numpy(resized[first:first + rows])
+    out[: piece.shape[0]] = piece
+    return out
+

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
-from .audio import audio_window, log_mel, read_audio
+from .audio import audio_window, log_mel, read_audio, vmz_align, vmz_log_mel
 from .decode import VideoError, VideoReader
 from .flow import FlowReader, check_flow_matches, flow_path
 from .frames import FrameFolderReader, is_frame_folder
@@ -317,16 +317,27 @@ def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.P
 
 # -- the dataset --------------------------------------------------------------------------------
 
+AUDIO_STYLES = ("htk", "vmz")
+
+
 @dataclass(frozen=True)
 class AudioConfig:
     """The audio of each clip as a log-Mel spectrogram ``(1, frames, n_mels)``, from the clip's own time.
 
+    ``style``: ``"htk"``, :func:`~videozoo.data.audio.log_mel` of the ``seconds`` from the clip's first frame;
+    ``"vmz"``, VMZ's op (:func:`~videozoo.data.audio.vmz_log_mel` of the whole track) with the clip's frame span
+    resized to ``frames`` rows (:func:`~videozoo.data.audio.vmz_align`), what VMZ's audio-visual weights take.
     Videos without an audio track give zeros and ``has_audio = False``.
     """
 
     seconds: float = 1.0
     sample_rate: int = 16000
     n_mels: int = 40
+    style: str = "htk"
+
+    def __post_init__(self) -> None:
+        if self.style not in AUDIO_STYLES:
+            raise ValueError(f"audio style {self.style!r}: expected one of {', '.join(AUDIO_STYLES)}")
 
     @property
     def frames(self) -> int:
@@ -426,6 +437,7 @@ class VideoDataset(Dataset):
             else:
                 starts = uniform_starts(count, self.sampling, self.num_clips, fps)
             clips_idx = [[first + i for i in clip_indices(s, count, self.sampling, fps)] for s in starts]
+            total = video.num_frames
             indices = [i for clip in clips_idx for i in clip]
             frames = video.get_frames(indices) if self.modality == "rgb" else None
             has_audio = getattr(video, "has_audio", False)
@@ -440,7 +452,7 @@ class VideoDataset(Dataset):
             out["flow"] = self._clips(flow, self.flow_transform, index, epoch, len(starts))
         if self.audio is not None:
             # Each clip's sound, from the clip's first frame; training: (1, F, M), eval: (clips, 1, F, M).
-            spectrograms = self._audio(item, [(first + s) / fps if fps else 0.0 for s in starts], has_audio)
+            spectrograms = self._audio(item, clips_idx, total, fps, has_audio)
             out["audio"] = spectrograms[0] if self.train else spectrograms
             out["has_audio"] = has_audio
         return out
@@ -462,15 +474,22 @@ class VideoDataset(Dataset):
             last = max(min(int(round(item.end * video.fps)), video.num_frames), first + 1)
         return first, last - first
 
-    def _audio(self, item: VideoItem, starts: list[float], has_audio: bool) -> torch.Tensor:
-        """The log-Mel spectrogram ``(clips, 1, frames, mels)`` from each of ``starts`` (seconds); zeros without an
+    def _audio(self, item: VideoItem, clips_idx: list[list[int]], num_frames: int, fps: float,
+               has_audio: bool) -> torch.Tensor:
+        """The log-Mel spectrogram ``(clips, 1, frames, mels)`` of each clip (its frame indices); zeros without an
         audio track. The track is decoded once for all clips."""
         cfg = self.audio
-        specs = torch.zeros(len(starts), 1, cfg.frames, cfg.n_mels)
+        specs = torch.zeros(len(clips_idx), 1, cfg.frames, cfg.n_mels)
         if not has_audio:
             return specs
         wave = read_audio(item.path, cfg.sample_rate)
-        for k, start in enumerate(starts):
+        track = vmz_log_mel(wave, cfg.sample_rate, cfg.n_mels) if cfg.style == "vmz" else None
+        span = int(round(self.sampling.span(fps)))  # the clip's frames, first to last (VMZ's required frames)
+        for k, clip in enumerate(clips_idx):
+            if track is not None:
+                specs[k, 0] = vmz_align(track, num_frames, clip[0], span, cfg.frames)
+                continue
+            start = clip[0] / fps if fps else 0.0
             mel = log_mel(audio_window(wave, cfg.sample_rate, start, cfg.seconds), cfg.sample_rate, cfg.n_mels)
             mel = mel[: cfg.frames]
             specs[k, 0, : mel.shape[0]] = mel

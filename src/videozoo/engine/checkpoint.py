@@ -165,7 +165,10 @@ def state_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor], limit: i
 
 def load_state_checked(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "state dict",
                        source_arch: str | None = None) -> None:
-    """``load_state_dict`` that refuses any mismatch with one line naming the keys."""
+    """``load_state_dict`` that refuses any mismatch with one line naming the keys (after the model's
+    ``upgrade_state``, which brings checkpoints of its earlier layouts up to date)."""
+    upgrade = getattr(model, "upgrade_state", None)
+    state = upgrade(state) if upgrade is not None else state
     problem = state_mismatch(model, state)
     if problem:
         arch = getattr(model, "arch", type(model).__name__)

@@ -43,6 +43,7 @@ CHOICES: dict[str, tuple] = {
     "blend.weighting": ("naive", "fixed", "offline", "online"),
     "blend.metric": ("loss", "accuracy"),
     "blend.estimate": ("joint", "separate"),
+    "blend.audio_style": (None, "htk", "vmz"),
 }
 
 
@@ -125,7 +126,7 @@ class BlendConfig:
 
     modalities: dict[str, str] = field(default_factory=dict)  # e.g. {rgb: r2plus1d_18, audio: audio_resnet_18}
     backbone_overrides: dict[str, Any] = field(default_factory=dict)  # modality → create_model overrides
-    fusion_hidden: int = 512
+    fusion_hidden: int | None = None  # None: a multi-modal fine-tune checkpoint's, else 512
     weighting: str = "online"  # CHOICES["blend.weighting"]
     fixed_weights: dict[str, float] = field(default_factory=dict)  # head (modality or "fused") → weight
     holdout: float = 0.08  # share of the training videos held out as V (the paper: 8%, 13% for mini-AudioSet)
@@ -138,6 +139,9 @@ class BlendConfig:
     min_gain: float = 0.01  # a held-out gain below this (nats, or accuracy) is noise: the head gets weight 0
     audio_seconds: float = 1.0
     n_mels: int = 40
+    # CHOICES["blend.audio_style"]: htk (ours), vmz (VMZ's op and alignment, what its AV weights take);
+    # None: a multi-modal fine-tune checkpoint's, else htk
+    audio_style: str | None = None
     flow_root: str | None = None  # where `videozoo flow` wrote the flow of the videos
 
 

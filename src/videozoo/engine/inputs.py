@@ -93,7 +93,13 @@ def resolve_inputs(data: DataConfig, model_name: str, items: Sequence[VideoItem]
 
 
 def check_model_accepts(model: VideoNet, settings: InputSettings) -> None:
-    """Fail before training when the clip does not fit the network (too short, too small, fixed size)."""
+    """Fail before training when the clip does not fit the network (too short, too small, fixed size); a
+    late-fusion net's visual streams each."""
+    if model.modalities:
+        for m in ("rgb", "flow"):
+            if m in model.modalities:
+                check_model_accepts(model.backbones[m], settings)
+        return
     x = torch.empty(1, model.in_channels, settings.num_frames, settings.crop, settings.crop,
                     device="meta")
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ from torch import nn
 from ..data.audio import has_audio
 from ..data.datasets import AudioConfig, DataError, VideoDataset, data_root_of, load_items, write_classes
 from ..models.multimodal import FUSED
-from ..models.registry import create_model, get_entry
+from ..models.registry import create_model, get_entry, zoo_order
 from . import distributed as dist_utils
 from .checkpoint import save_training_checkpoint
 from .config import ConfigError, RunConfig, check_config, config_to_yaml
@@ -92,11 +93,11 @@ class MultiModalTrainer:
         visual = visual_modality(self.modalities)
         # Clip settings (saved in the checkpoints for eval) also for audio alone: the dataset samples clips.
         self.inputs = resolve_inputs(d, self.modalities[visual] if visual else "r2plus1d_18", self.train_items)
+        fusion_hidden = b.fusion_hidden if b.fusion_hidden is not None else \
+            start["spec"].fusion_hidden if start is not None and start["modality"] is None else 512
         model = create_model("multimodal", len(self.classes), backbones=self.modalities,
-                             backbone_overrides=self._overrides(start), fusion_hidden=b.fusion_hidden)
-        for m in ("rgb", "flow"):
-            if m in self.modalities:
-                check_model_accepts(model.backbones[m], self.inputs)
+                             backbone_overrides=self._overrides(start), fusion_hidden=fusion_hidden)
+        check_model_accepts(model, self.inputs)
         if start is not None:
             load_backbone(model, start, start["prefix"])
         self.heads = list(model.head_names)
@@ -104,7 +105,9 @@ class MultiModalTrainer:
         self.core = TrainingCore(cfg, model, self.out, find_unused_parameters=True)
         self.model, self.device, self.dist, self.skips = self.core.model, self.core.device, self.core.dist, \
             self.core.skips
-        self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels) if "audio" in self.modalities else None
+        style = b.audio_style or (start["audio"].style if start is not None and start["audio"] else "htk")
+        self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels, style=style) if "audio" in self.modalities \
+            else None
         self.audio_tracks = self._probe_audio() if self.audio else None
         self.train_set = self._dataset(self.train_items, train=True)
         self.loader = self.core.train_loader(self.train_set)
@@ -120,11 +123,14 @@ class MultiModalTrainer:
     def _finetune_source(self) -> dict:
         """``train.finetune``: a multi-modal run's checkpoint (every backbone) or one network's checkpoint or
         weights tag of a modality's backbone architecture (that backbone; RGB first where several fit)."""
-        start = finetune_source(self.cfg.train.finetune, ("multimodal", *self.modalities.values()))
-        if start["arch"] == "multimodal":
-            if start["overrides"].get("backbones") != self.modalities:
+        fused = zoo_order("multimodal", unlisted=True)  # the generic late-fusion net and its named rows (VMZ's AV)
+        start = finetune_source(self.cfg.train.finetune, (*fused, *self.modalities.values()),
+                                " or ".join(("multimodal", *self.modalities.values())))
+        if start["arch"] in fused:
+            start["spec"] = get_entry(start["arch"]).spec.with_overrides(**start["overrides"])
+            if start["spec"].backbones != self.modalities:
                 raise ConfigError(f"train.finetune: {start['path']} has the backbones "
-                                  f"{start['overrides'].get('backbones')}, blend.modalities are {self.modalities}")
+                                  f"{start['spec'].backbones}, blend.modalities are {self.modalities}")
             start["prefix"], start["modality"] = "", None
         else:
             modality = next(m for m in sorted(self.modalities, key=lambda m: m != "rgb")
@@ -142,7 +148,7 @@ class MultiModalTrainer:
         if start is not None and start["modality"] is not None:
             overrides[start["modality"]] = {**start["overrides"], **overrides[start["modality"]]}
         elif start is not None:
-            for m, o in start["overrides"].get("backbone_overrides", {}).items():
+            for m, o in start["spec"].backbone_overrides.items():
                 overrides[m] = {**o, **overrides[m]}
         if "flow" in overrides:
             overrides["flow"].setdefault("in_channels", 2)
@@ -304,9 +310,7 @@ class MultiModalTrainer:
             info={**info, "weights": self.weights, "metrics": self.metrics},
             metadata={"blend_weights": json.dumps(self.weights),
                       "data_settings": self.inputs.to_json(),
-                      **({"audio_settings": json.dumps({"seconds": self.audio.seconds, "n_mels": self.audio.n_mels,
-                                                        "sample_rate": self.audio.sample_rate})}
-                         if self.audio else {})})
+                      **({"audio_settings": json.dumps(dataclasses.asdict(self.audio))} if self.audio else {})})
 
     def run(self) -> dict:
         cfg, b = self.cfg, self.cfg.blend

@@ -41,7 +41,7 @@ from .checkpoint import (
 )
 from .config import ConfigError, RunConfig, check_config, config_from_yaml, config_to_yaml
 from .core import TrainingCore
-from .inputs import InputSettings, check_model_accepts, resolve_inputs, settings_from_metadata
+from .inputs import InputSettings, audio_from_metadata, check_model_accepts, resolve_inputs, settings_from_metadata
 from .metrics import plot_curves
 
 log = logging.getLogger("videozoo.train")
@@ -91,11 +91,11 @@ def restore_training_state(out: str | os.PathLike, model: nn.Module, classes: li
     return states, info
 
 
-def finetune_source(finetune: str, architectures: tuple[str, ...]) -> dict:
+def finetune_source(finetune: str, architectures: tuple[str, ...], described: str | None = None) -> dict:
     """The checkpoint that ``train.finetune`` names (a path or a weights tag), read once: its path,
     architecture, model state, the overrides its architecture was built with and the input settings it
     carries (None for a hand-saved one). One of an architecture not in ``architectures`` is refused here,
-    before its overrides are used."""
+    before its overrides are used (``described``: how the message names them, if not one by one)."""
     from ..weights.hub import resolve_weights
 
     path = resolve_weights(finetune)
@@ -103,9 +103,10 @@ def finetune_source(finetune: str, architectures: tuple[str, ...]) -> dict:
     arch = metadata["architecture"]
     if arch not in architectures:
         raise ConfigError(f"train.finetune: {path} is a {arch} checkpoint, the model is "
-                          f"{' or '.join(architectures)}")
+                          f"{described or ' or '.join(architectures)}")
     return {"path": str(path), "arch": arch, "state": model_state(tensors),
-            "overrides": json.loads(metadata.get("overrides", "{}")), "settings": settings_from_metadata(metadata)}
+            "overrides": json.loads(metadata.get("overrides", "{}")), "settings": settings_from_metadata(metadata),
+            "audio": audio_from_metadata(metadata) if "audio_settings" in metadata else None}
 
 
 def load_backbone(model: nn.Module, start: dict, prefix: str = "") -> None:

@@ -6,7 +6,7 @@ from .layers import count_parameters
 from .registry import PAPERS, ModelEntry, Reported, create_model, get_entry, list_models, register
 
 # The zoo's rows, in the order of its table: residual networks, then Inception and C3D, then composites.
-for _entry in (*zoo_residual.ROWS, *zoo_inception.ROWS, multimodal.ROW):
+for _entry in (*zoo_residual.ROWS, *zoo_inception.ROWS, multimodal.ROW, *multimodal.AV_ROWS):
     register(_entry)
 
 __all__ = [

@@ -12,6 +12,8 @@ of logits per head.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import Tensor, nn
 
 from .shapes import Triple, Window, check_clip
@@ -58,6 +60,10 @@ class VideoNet(nn.Module):
         like = next(self.parameters())
         self.head.reset(num_classes)
         self.head.to(device=like.device, dtype=like.dtype)
+
+    def upgrade_state(self, state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """A state dict written by an older version of this network in today's layout (unchanged by default)."""
+        return state
 
     @property
     def num_classes(self) -> int:

@@ -140,7 +140,7 @@ class ConvArgs:
     pt: int
     ps: int
     mid_channels: int | None
-    norm: NormLayer
+    norm: NormLayer | None
     act: bool
 
     def unit(self, c_in: int, c_out: int, kernel: Triple | int, stride: Triple | int = 1,
@@ -250,7 +250,7 @@ def spatiotemporal_conv(
     stride: tuple[int, int] = (1, 1),
     kernel: tuple[int, int] = (3, 3),
     mid_channels: int | None = None,
-    norm: NormLayer = nn.BatchNorm3d,
+    norm: NormLayer | None = nn.BatchNorm3d,
     act: bool = True,
     padding: tuple[int, int] | None = None,
 ) -> nn.Module:
@@ -261,6 +261,7 @@ def spatiotemporal_conv(
         stride: ``(temporal, spatial)`` stride.
         kernel: ``(t, k)``: temporal and spatial kernel size.
         mid_channels: the intermediate width of two-conv kinds; the kind's own rule when None.
+        norm: the BatchNorm factory; None for convs with a bias and no BatchNorm.
         act: end with ReLU (False for the last unit of a residual branch).
         padding: ``(temporal, spatial)``; "same" (kernel // 2) when None.
 
@@ -274,15 +275,18 @@ def spatiotemporal_conv(
 
 
 class ClassifierHead(nn.Module):
-    """Global average pool → dropout → linear.
+    """Global pool (average, or max as VMZ's audio nets) → dropout → linear.
 
     ``pool(x)``: ``(B, C, T, H, W)`` → ``(B, C)``; ``forward(features)``: ``(B, C)`` → ``(B, num_classes)``.
     With ``num_classes=0`` there is no linear layer (a backbone: ``forward`` returns the features, as timm's).
     """
 
-    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0, pool: str = "avg") -> None:
         super().__init__()
+        if pool not in ("avg", "max"):
+            raise ValueError(f"the feature pool is 'avg' or 'max', got {pool!r}")
         self.in_features = in_features
+        self.pool_mode = pool
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc: nn.Module = nn.Identity()
         self.reset(num_classes)
@@ -291,9 +295,8 @@ class ClassifierHead(nn.Module):
     def num_classes(self) -> int:
         return self.fc.out_features if isinstance(self.fc, nn.Linear) else 0
 
-    @staticmethod
-    def pool(x: Tensor) -> Tensor:
-        return x.mean(dim=(2, 3, 4))
+    def pool(self, x: Tensor) -> Tensor:
+        return x.mean(dim=(2, 3, 4)) if self.pool_mode == "avg" else x.amax(dim=(2, 3, 4))
 
     def forward(self, features: Tensor) -> Tensor:
         return self.fc(self.dropout(features))

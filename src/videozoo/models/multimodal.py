@@ -14,6 +14,8 @@ losses.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -24,6 +26,8 @@ from .layers import init_linear
 from .registry import ModelEntry, create_model
 
 FUSED = "fused"
+# Before backbones were built without a classifier, each carried one that nothing used.
+_DEAD_BACKBONE_HEAD = re.compile(r"^backbones\.[^.]+\.head\.fc\.(weight|bias)$")
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,8 @@ class MultiModalNet(VideoNet):
             raise ValueError("a multimodal model needs num_classes ≥ 1 (its heads are what G-Blend weighs)")
         self.spec, self.name = spec, name
         self.modalities = tuple(spec.backbones)
-        self.backbones = nn.ModuleDict({
-            m: create_model(model, num_classes, **dict(spec.backbone_overrides.get(m, {})))
+        self.backbones = nn.ModuleDict({  # no classifier of their own: the heads below read their features
+            m: create_model(model, 0, **dict(spec.backbone_overrides.get(m, {})))
             for m, model in spec.backbones.items()
         })
         dims = {m: b.num_features for m, b in self.backbones.items()}
@@ -137,6 +141,10 @@ class MultiModalNet(VideoNet):
         last = len(self.fused_head) - 1
         self.fused_head[last] = _linear(self.fused_head[last].in_features, num_classes)
 
+    def upgrade_state(self, state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """Drops the unused backbone classifiers that checkpoints of earlier versions carry."""
+        return {k: v for k, v in state.items() if not _DEAD_BACKBONE_HEAD.match(k)}
+
     @property
     def head_description(self) -> str:
         return "a linear head per modality on its backbone's pooled feature; the fused head on their concatenation"
@@ -144,3 +152,12 @@ class MultiModalNet(VideoNet):
 
 ROW = ModelEntry("multimodal", "multimodal", MultiModalSpec(), MultiModalNet, (0, 0, 0), "gblend",
                  "Late fusion: a backbone and a head per modality, and a fused head", listed=False)
+# VMZ's G-Blend audio-visual nets (av_resnet_ip-csn): ip-CSN beside VMZ's audio ResNet of the same depth, the fused
+# head 4096 → 2048 → 2048 → classes. Named rows, so their published weights have a model to load into.
+AV_ROWS = tuple(
+    ModelEntry(f"av_ip_csn_{depth}", "multimodal",
+               MultiModalSpec({"rgb": f"ip_csn_{depth}", "audio": f"vmz_audio_resnet_{depth}"}, fusion_hidden=2048),
+               MultiModalNet, (32, 224, 224), "gblend",
+               f"G-Blend's audio-visual ip-CSN-{depth} (VMZ): RGB (B, 3, T, 224, 224) and log-Mels (B, 1, 100, 40)",
+               listed=False)
+    for depth in (50, 101, 152))

@@ -142,9 +142,10 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def zoo_order(family: str | None = None) -> list[str]:
-    """Model names in table order: grouped by paper, shallow before deep."""
-    return [n for n, e in _REGISTRY.items() if e.listed and (family is None or e.family == family)]
+def zoo_order(family: str | None = None, unlisted: bool = False) -> list[str]:
+    """Model names in table order: grouped by paper, shallow before deep (with ``unlisted``, also the composites
+    that the zoo table leaves out)."""
+    return [n for n, e in _REGISTRY.items() if (e.listed or unlisted) and (family is None or e.family == family)]
 
 
 def list_models(family: str | None = None) -> list[str]:

@@ -5,7 +5,7 @@
     clip (B, C, T, H, W)
       │
       ▼
-    stem ─── conv unit (kind, t×7×7, stride st×2×2) [→ max-pool]
+    stem ─── conv unit (kind, t×7×7, stride st×2×2) [→ max-pool] [→ basic blocks]
       │
       ▼
     layer1 ── conv2_x ┐
@@ -14,7 +14,7 @@
     layer4 ── conv5_x ┘ of kinds, for P3D); [temporal max-pool between stages]
       │
       ▼
-    global average pool → (B, D)   = forward_features(x)
+    global average (or max) pool → (B, D)   = forward_features(x)
       │
       ▼
     dropout → fc → (B, num_classes) = forward(x)
@@ -61,7 +61,12 @@ class ResNetSpec:
         stem_temporal_padding: None for "same"; 0 to collapse time (R2D).
         stem_temporal_stride, stem_spatial_stride: the stem's stride.
         stem_mid_channels: the (2+1)D stem's intermediate width (45 in the paper).
+        stem_kernel: k of the stem's t×k×k (7; VMZ's audio nets: 3).
+        stem_width: the stem's output width (64; VMZ's audio nets: 16).
+        stem_norm: False for a stem conv with a bias and neither BatchNorm nor ReLU (VMZ's audio nets).
         stem_pool: ``(kernel, stride, padding)`` of a max-pool after the stem, or None.
+        stem_blocks: ``(count, width)`` of basic blocks that end the stem, the first striding 2 in space
+            (VMZ's audio nets: three at 32 wide, between their first conv and conv2_x); ``(0, 0)``: none.
         widths: block width per stage (bottleneck output is 4× this).
         temporal_strides: per stage; None derives 2 for stages 2–4 whose conv
             has temporal extent and 1 otherwise.
@@ -77,6 +82,7 @@ class ResNetSpec:
             own M) or ``"per_block"`` (torchvision: the block's first conv's M for both).
         bn_eps, bn_momentum: BatchNorm settings (PyTorch momentum convention).
         dropout: before the classifier.
+        feature_pool: how the last map becomes the feature: ``"avg"`` (the papers) or ``"max"`` (VMZ's audio nets).
         in_channels: 3 for RGB, 2 for optical flow, 1 for grey.
         base_width: multiply every width by ``base_width / 64`` (tiny test models).
         zero_init_residual: start each block's last BN at zero (identity blocks).
@@ -91,7 +97,11 @@ class ResNetSpec:
     stem_temporal_stride: int = 1
     stem_spatial_stride: int = 2
     stem_mid_channels: int = 45
+    stem_kernel: int = 7
+    stem_width: int = 64
+    stem_norm: bool = True
     stem_pool: tuple[Triple, Triple, Triple] | None = None
+    stem_blocks: tuple[int, int] = (0, 0)
     widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     temporal_strides: tuple[int, int, int, int] | None = None
     spatial_strides: tuple[int, int, int, int] = (1, 2, 2, 2)
@@ -103,6 +113,7 @@ class ResNetSpec:
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
     dropout: float = 0.0
+    feature_pool: str = "avg"
     in_channels: int = 3
     base_width: int = 64
     zero_init_residual: bool = False
@@ -117,9 +128,11 @@ class ResNetSpec:
         if self.stride_on not in ("conv1", "conv2"):
             raise ValueError(f"stride_on must be 'conv1' or 'conv2', got {self.stride_on!r}")
         for name in ("in_channels", "base_width", "stem_temporal_kernel", "stem_temporal_stride",
-                     "stem_spatial_stride", "stem_mid_channels"):
+                     "stem_spatial_stride", "stem_mid_channels", "stem_kernel", "stem_width"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if len(self.stem_blocks) != 2 or min(self.stem_blocks) < 0:
+            raise ValueError(f"stem_blocks is (count, width), got {self.stem_blocks!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.conv1_temporal is not None and (len(self.conv1_temporal) != 4 or self.block != "bottleneck"):
@@ -247,16 +260,20 @@ class VideoResNet(VideoNet):
         self.name = name
         norm = batch_norm(spec.bn_eps, spec.bn_momentum)
         widths = [scaled_width(w, spec.base_width) for w in spec.widths]
-        stem_width = scaled_width(64, spec.base_width)
+        stem_width = scaled_width(spec.stem_width, spec.base_width)
         self.in_channels = spec.in_channels
 
         self.stem = self._make_stem(spec, stem_width, norm)
-        spine = [Window.of(m) for m in self.stem.modules() if isinstance(m, (nn.Conv3d, nn.MaxPool3d))]
+        stem_layers = [self.stem.conv, *([self.stem.pool] if spec.stem_pool is not None else [])]
+        spine = [Window.of(m) for layer in stem_layers for m in layer.modules()
+                 if isinstance(m, (nn.Conv3d, nn.MaxPool3d))]
+        if spec.stem_blocks[0]:
+            spine.append(Window((1, 3, 3), (1, 2, 2), (0, 1, 1)))  # the first stem block's strided 3×3
 
         block = BLOCKS[spec.block]
         kinds = self._block_kinds(spec)
         t_strides = _stage_temporal_strides(spec)
-        channels = stem_width
+        channels = scaled_width(spec.stem_blocks[1], spec.base_width) if spec.stem_blocks[0] else stem_width
         for i, (n_blocks, width) in enumerate(zip(spec.layers, widths, strict=True)):
             stride = (t_strides[i], spec.spatial_strides[i])
             blocks = []
@@ -277,7 +294,7 @@ class VideoResNet(VideoNet):
         self.spine = spine
         self.min_size = min_input_size(spine)
         self.num_features = channels
-        self.head = ClassifierHead(channels, num_classes, spec.dropout)
+        self.head = ClassifierHead(channels, num_classes, spec.dropout, spec.feature_pool)
 
         init_conv_weights(self)
         if spec.zero_init_residual:
@@ -290,14 +307,22 @@ class VideoResNet(VideoNet):
         t = spec.stem_temporal_kernel
         pad_t = t // 2 if spec.stem_temporal_padding is None else spec.stem_temporal_padding
         mid = scaled_width(spec.stem_mid_channels, spec.base_width)
+        k = spec.stem_kernel
         stem = nn.Sequential()
         stem.add_module("conv", spatiotemporal_conv(
-            spec.stem_kind, spec.in_channels, width, kernel=(t, 7), padding=(pad_t, 3),
-            stride=(spec.stem_temporal_stride, spec.stem_spatial_stride), mid_channels=mid, norm=norm,
+            spec.stem_kind, spec.in_channels, width, kernel=(t, k), padding=(pad_t, k // 2),
+            stride=(spec.stem_temporal_stride, spec.stem_spatial_stride), mid_channels=mid,
+            norm=norm if spec.stem_norm else None, act=spec.stem_norm,
         ))
         if spec.stem_pool is not None:
             kernel, stride, padding = spec.stem_pool
             stem.add_module("pool", nn.MaxPool3d(kernel, stride, padding))
+        count, block_width = spec.stem_blocks
+        if count:
+            block_width = scaled_width(block_width, spec.base_width)
+            stem.add_module("blocks", nn.Sequential(*(
+                BasicBlock(width if j == 0 else block_width, block_width, "2d", (1, 2 if j == 0 else 1), spec, norm)
+                for j in range(count))))
         return stem
 
     @staticmethod

@@ -210,3 +210,17 @@ for depth, block in ((18, "basic"), (50, "bottleneck")):
                    stride_on="conv2"),
         build_audio, (1, 100, 40), "gblend",
         f"Audio ResNet-{depth}: a 2D ResNet over 100×40 log-Mel spectrograms (input (B, 1, 100, 40))"))
+
+# VMZ's audio nets (G-Blend's audio-visual models, c2/lib/models/audio_visual_model.py): a 3×3 conv with a bias
+# (no BatchNorm, no ReLU) to 16, three basic blocks at 32 (the first striding 2), then bottleneck stages whose
+# first blocks all stride 2, and a max-pool head (100×40 → 4×2 → 1×1). BatchNorm eps is Caffe2's.
+for depth in (50, 101, 152):
+    ROWS.append(ModelEntry(
+        f"vmz_audio_resnet_{depth}", "audio",
+        ResNetSpec("bottleneck", DEPTHS[depth], ("2d",) * 4, stem_kind="2d", stem_kernel=3, stem_width=16,
+                   stem_norm=False, stem_spatial_stride=1, stem_blocks=(3, 32), spatial_strides=(2, 2, 2, 2),
+                   in_channels=1, bn_eps=1e-3, feature_pool="max"),
+        build_audio, (1, 100, 40), "gblend",
+        f"VMZ's audio ResNet-{depth} (G-Blend's audio-visual nets): 3×3 stem, three basic blocks, max-pooled "
+        "features (input (B, 1, 100, 40))"))
+

@@ -51,9 +51,10 @@ class WeightsEntry:
         source, source_name: the converter (``videozoo convert SOURCE NAME``).
         url: exactly as the source publishes it.
         licence: the publishing repository's licence.
-        classes: the class list (``kinetics400``; ``sports1m`` / ``ig65m`` are numbered, their names are
-            not shipped) and ``num_classes`` the head's outputs; a backbone-only file (published to start
-            fine-tuning from) has ``num_classes`` 0 and ``classes`` the data set it was pre-trained on.
+        classes: the class list (``kinetics400``, ``sports1m`` and ``ucf101`` have their names shipped;
+            ``ig65m`` and ``charades`` are numbered) and ``num_classes`` the head's outputs; a backbone-only file
+            (published to start fine-tuning from) has ``num_classes`` 0 and ``classes`` the data set it was
+            pre-trained on.
         clip: frames × crop height × width it was trained at; ``stride`` the frame step, ``fps`` the rate
             clips were sampled at where the source fixes one.
         resize, resize_hw: short side (or exact size) before the crop.
@@ -206,6 +207,18 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
     _vmz("ip_csn_152.kinetics_32f", "vmz-caffe2",
          "https://www.dropbox.com/s/3fihu6ti60047mu/ipCSN_152_kinetics_from_scratch_f129594342.pkl?dl=0",
          LICENCES["vmz"], "kinetics400", 32, 224, (77.8, 92.8)),
+    # G-Blend's audio-visual ip-CSN-152 (RGB + VMZ's log-Mels; their pre-trained files' heads are not documented).
+    *(_vmz(f"av_ip_csn_152.{pre}", "vmz-caffe2", f"https://www.dropbox.com/s/{file}.pkl?dl=0", LICENCES["vmz"],
+           "kinetics400", 32, 224, acc, note=f"G-Blend audio-visual net{extra}: frames and sound (VMZ's log-Mels, "
+                                            "audio_style vmz), visual, audio and fused heads")
+      for pre, file, acc, extra in (
+          ("gblend_kinetics", "13d5jgq65nd5sn6/g_b_ip_csn_152_kinetics", (79.1, 93.9), ", trained on Kinetics"),
+          ("gblend_sports1m_audioset_kinetics",
+           "ubcy09t8ghes9m7/g_b_ip_csn_152_sports_audioset_ft_kinetics", (80.4, 94.8),
+           " pre-trained on Sports-1M + AudioSet"),
+          ("gblend_ig65m_audioset_kinetics", "9ja3rlmr568qemt/g_b_ip_csn_152_ig_audioset_ft_kinetics", (83.3, 96.0),
+           " pre-trained on IG-65M + AudioSet"),
+      )),
     # The R(2+1)D paper's Table 2 and 5 models (trained from scratch on Kinetics; 10 clips per video, or dense).
     *(WeightsEntry(f"{model}.{pre}_{frames}f", "vmz-caffe2", recipe or model,
                    f"https://www.dropbox.com/s/{file}.pkl?dl=0", LICENCES["vmz"], "kinetics400", 400,

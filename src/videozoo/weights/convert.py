@@ -14,7 +14,7 @@ import os
 import pickle
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ class Recipe:
     ignore: str | None = None
     file_format: str = "torch"  # torch (.pth / .pyth, read with weights_only=True) or caffe2 (a blobs pickle)
     normalization: str | None = None  # what this network takes where it differs from its source's usual
+    audio: str | None = None  # an audio stream's log-Mel style (data.datasets.AudioConfig.style)
 
 
 _TV_RESNET = (L.TV_PLAIN_CONVS + L.TV_RESNET_BLOCKS,)
@@ -85,6 +86,10 @@ VMZ_CAFFE2: dict[str, Recipe] = {
     "ir_csn_152": Recipe("ir_csn_152", **_CAFFE2),
     "ip_csn_152": Recipe("ip_csn_152", **_CAFFE2),
     "c3d": Recipe("c3d_bn", overrides=_VMZ_EPS, **{**_CAFFE2, "walk": L.caffe2_c3d_names}),  # VMZ's C3D has BN
+    # G-Blend's audio-visual nets (av_resnet_ip-csn): ip-CSN with its pool1 beside VMZ's audio ResNet of the same
+    # depth, a head per stream and the fused head (4096 → 2048 → 2048 → classes) on [visual, audio].
+    **{f"av_ip_csn_{depth}": Recipe(f"av_ip_csn_{depth}", **{**_CAFFE2, "walk": L.caffe2_av_names}, audio="vmz")
+       for depth in (50, 101, 152)},
 }
 # pytorchvideo's hub builders. Its BatchNorm eps is PyTorch's 1e-5.
 _PTV_HEAD = r"^blocks\.\d+\.proj\.weight$"
@@ -282,6 +287,10 @@ def convert_file(source: str, name: str, src: str | os.PathLike, dst: str | os.P
     model = convert_state_dict(source, name, read_source_file(recipe, src))
     meta = {"converted_from": f"{source}:{name}", **(metadata or {}),
             "data_settings": data_settings or _default_settings(model.arch, source, name)}
+    if recipe.audio is not None:  # the spectrograms its audio stream was trained on
+        from ..data.datasets import AudioConfig
+
+        meta["audio_settings"] = json.dumps(asdict(AudioConfig(style=recipe.audio)))
     if num_classes is not None and model.num_classes != num_classes:
         raise CheckpointError(f"{src} holds {describe(model)}; expected "
                               + (f"a {num_classes}-class head" if num_classes else "a backbone without a classifier"))
@@ -295,10 +304,13 @@ def input_settings_for(arch: str, normalization: str, clip: tuple[int, int, int]
     """The :class:`~videozoo.engine.inputs.InputSettings` weights of ``arch`` take, as a run stores them: ``clip``
     (the model's default when None), ``normalization`` and any other :class:`DataConfig` field in ``data``."""
     from ..engine.config import DataConfig
-    from ..engine.inputs import resolve_inputs
+    from ..engine.inputs import resolve_inputs, visual_modality
     from ..models.registry import get_entry
 
-    t, h, _ = clip or get_entry(arch).default_clip
+    entry = get_entry(arch)
+    t, h, _ = clip or entry.default_clip
+    if entry.family == "multimodal":  # the clips are sampled for its visual stream
+        arch = entry.spec.backbones[visual_modality(entry.spec.backbones)]
     return resolve_inputs(DataConfig(num_frames=t, crop=h, normalization=normalization, **data), arch, [])
 
 

@@ -103,14 +103,21 @@ def _fetch(url: str, dst: Path, sha256_prefix: str | None, progress: bool) -> No
         tmp.unlink(missing_ok=True)
 
 
+CLASS_LISTS = Path(__file__).parent / "classes"  # <data set>.txt, one name per line, in the head's order
+
+
 def class_names(entry: WeightsEntry) -> list[str] | None:
-    """The class names of a row's head, where they are known (Kinetics-400: torchvision's list)."""
+    """The class names of a row's head, where they are known: Kinetics-400 (torchvision's list), Sports-1M (the
+    data set's labels.txt, CC BY 3.0) and UCF-101 (its classInd.txt order); None for the others (numbered)."""
     if entry.classes == "kinetics400":
         from torchvision.models.video import R3D_18_Weights
 
         names = list(R3D_18_Weights.KINETICS400_V1.meta["categories"])
-        return names if len(names) == entry.num_classes else None
-    return None
+    elif (CLASS_LISTS / f"{entry.classes}.txt").is_file():
+        names = (CLASS_LISTS / f"{entry.classes}.txt").read_text(encoding="utf-8").splitlines()
+    else:
+        return None
+    return names if len(names) == entry.num_classes else None
 
 
 def input_settings(entry: WeightsEntry):

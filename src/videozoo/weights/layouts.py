@@ -239,14 +239,21 @@ CAFFE2_NOT_WEIGHTS = r"(_momentum|_grad)$|^(model_iter|lr|ITER|iter)$"
 
 
 class _Caffe2Names(dict):
-    """Our state-dict key → VMZ Caffe2 blob name, filled unit by unit."""
+    """Our state-dict key → VMZ Caffe2 blob name, filled unit by unit; ``prefix`` starts every blob name (the
+    audio-visual nets' ``v_`` and ``a_``)."""
 
-    def conv(self, ours: str, blob: str) -> None:
-        self[f"{ours}.weight"] = f"{blob}_w"
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def conv(self, ours: str, blob: str, bias: bool = False) -> None:
+        self[f"{ours}.weight"] = f"{self.prefix}{blob}_w"
+        if bias:
+            self[f"{ours}.bias"] = f"{self.prefix}{blob}_b"
 
     def bn(self, ours: str, blob: str) -> None:
         for attr, suffix in CAFFE2_BN:
-            self[f"{ours}.{attr}"] = blob + suffix
+            self[f"{ours}.{attr}"] = self.prefix + blob + suffix
 
     def unit(self, ours: str, module: nn.Module, comp: int, j: int) -> int:
         """Name one conv unit of block ``comp`` whose convs were numbered up to ``j``; returns the new ``j``."""
@@ -268,7 +275,9 @@ class _Caffe2Names(dict):
         return j
 
     def stem(self, stem: nn.Module) -> None:
-        if isinstance(stem, ConvNormAct):
+        if isinstance(stem, ConvNormAct) and isinstance(stem.bn, nn.Identity):  # the audio nets' plain conv
+            self.conv("stem.conv.conv", "conv1", bias=True)
+        elif isinstance(stem, ConvNormAct):
             self.conv("stem.conv.conv", "conv1")
             self.bn("stem.conv.bn", "conv1_spatbn_relu")
         else:
@@ -287,22 +296,47 @@ class _Caffe2Names(dict):
             self.bn(f"{prefix}.shortcut.bn", f"shortcut_projection_{comp}_spatbn")
 
 
-def caffe2_resnet_names(model: nn.Module) -> dict[str, str]:
+def caffe2_resnet_names(model: nn.Module, prefix: str = "") -> dict[str, str]:
     """Our state-dict key → VMZ Caffe2 blob name, for a :class:`~videozoo.models.resnet.VideoResNet`.
 
-    VMZ's builder numbers blocks over the whole network (``comp_{i}``) and the convs inside a block
-    (``conv_{j}``, ``spatbn_{j}``); a (2+1)D or ip-CSN conv adds a ``_middle`` conv before its own, an
-    ir-CSN depthwise conv takes two numbers (its ``add_conv`` and ``add_channelwise_conv`` both count).
+    VMZ's builder numbers blocks over the whole network (``comp_{i}``, the audio nets' stem blocks first) and
+    the convs inside a block (``conv_{j}``, ``spatbn_{j}``); a (2+1)D or ip-CSN conv adds a ``_middle`` conv
+    before its own, an ir-CSN depthwise conv takes two numbers (its ``add_conv`` and ``add_channelwise_conv``
+    both count). A backbone without a classifier has no ``last_out``.
     """
-    names = _Caffe2Names()
+    names = _Caffe2Names(prefix)
     names.stem(model.stem.conv)
+    stem_blocks = [(f"stem.blocks.{b}", block) for b, block in enumerate(getattr(model.stem, "blocks", ()))]
     blocks = [(f"layer{s + 1}.{b}", block) for s, stage in enumerate(model.stages)
               for b, block in enumerate(stage) if hasattr(block, "shortcut")]  # not the pools between stages
-    for comp, (prefix, block) in enumerate(blocks):
-        names.block(prefix, block, comp)
-    names["head.fc.weight"] = f"last_out_L{model.num_classes}_w"
-    names["head.fc.bias"] = f"last_out_L{model.num_classes}_b"
+    for comp, (where, block) in enumerate(stem_blocks + blocks):
+        names.block(where, block, comp)
+    if model.num_classes:
+        names.conv("head.fc", f"last_out_L{model.num_classes}", bias=True)
     return dict(names)
+
+
+def caffe2_av_names(model: nn.Module) -> dict[str, str]:
+    """Our state-dict key → VMZ Caffe2 blob name, for the late-fusion net of VMZ's G-Blend audio-visual models
+    (c2/lib/models/audio_visual_model.py): the visual ResNet's blobs prefixed ``v_``, the audio ResNet's ``a_``,
+    one head per stream (``v_last_out_L{n}``, ``a_last_out_L{n}``) and the fused head ``av_fc1`` → ReLU →
+    ``av_fc2`` → ReLU → ``last_out_L{n}`` on the concatenated [visual, audio] features."""
+    if tuple(model.modalities) != ("rgb", "audio"):
+        raise ValueError(f"VMZ's audio-visual layout is an rgb and an audio stream, in that order; "
+                         f"the model has {', '.join(model.modalities)}")
+    n = model.num_classes
+    names: dict[str, str] = {}
+    for modality, prefix in (("rgb", "v_"), ("audio", "a_")):
+        names |= {f"backbones.{modality}.{ours}": blob
+                  for ours, blob in caffe2_resnet_names(model.backbones[modality], prefix).items()}
+        names[f"heads.{modality}.weight"], names[f"heads.{modality}.bias"] = (f"{prefix}last_out_L{n}_{s}"
+                                                                              for s in "wb")
+    linear = [i for i, layer in enumerate(model.fused_head) if isinstance(layer, nn.Linear)]
+    if len(linear) != 3:
+        raise ValueError("VMZ's fused head has three linear layers (av_fc1, av_fc2, last_out): fusion_hidden > 0")
+    for i, blob in zip(linear, ("av_fc1", "av_fc2", f"last_out_L{n}"), strict=True):
+        names[f"fused_head.{i}.weight"], names[f"fused_head.{i}.bias"] = f"{blob}_w", f"{blob}_b"
+    return names
 
 
 def caffe2_c3d_names(model: nn.Module) -> dict[str, str]:
