@@ -15,7 +15,8 @@ clips/s and frames decoded per clip of:
 
 Videos are written twice: with x264's defaults (a keyframe every 250
 frames: one long group of pictures per 8 s) and with a keyframe every 2 s
-(typical of cameras and streaming encodes). ``--loader`` also measures a
+(typical of cameras and streaming encodes); the first set is then timed
+again after ``videozoo prepare`` (short side 256, a keyframe every 16 frames). ``--loader`` also measures a
 2-worker DataLoader (decode, short-side 128, crop 112, 8 frames) against the
 bf16 training step of r2plus1d_18 at 8×112×112 on this machine.
 """
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from videozoo.data import VideoReader, write_video
+from videozoo.data.prepare import PrepareOptions, prepare_video
 
 SECONDS, FPS, WIDTH, HEIGHT, CLIP = 10, 30, 568, 320, 16
 
@@ -167,11 +169,20 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
+        made = {}
         for gop, what in ((None, "x264 defaults (keyframe every 250 frames)"), (60, "a keyframe every 2 s")):
-            videos = [make_video(Path(tmp) / f"v{gop}_{i}.mp4", i, gop) for i in range(args.videos)]
+            videos = made[gop] = [make_video(Path(tmp) / f"v{gop}_{i}.mp4", i, gop) for i in range(args.videos)]
             print(f"\n{args.videos} videos of {SECONDS} s, {WIDTH}×{HEIGHT} at {FPS} fps, H.264, {what}; "
                   f"{args.clips} random {CLIP}-frame clips")
             bench_decoders(videos, args.clips, rng)
+        # The x264-default files after `videozoo prepare --short-side 256 --gop 16`.
+        begin = time.perf_counter()
+        videos = [prepare_video(v, Path(tmp) / f"prepared_{i}.mp4", PrepareOptions(short_side=256, gop=16))
+                  for i, v in enumerate(made[None])]
+        print(f"\nthe first set after `videozoo prepare --short-side 256 --gop 16` "
+              f"({(time.perf_counter() - begin) / len(videos):.1f} s a video on one process): 454×256, a keyframe "
+              f"every 16 frames; {args.clips} random {CLIP}-frame clips")
+        bench_decoders(videos, args.clips, rng)
         if args.loader:
             print()
             bench_loader(videos, batches=20)

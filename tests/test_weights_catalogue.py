@@ -32,9 +32,10 @@ def synthetic_source(row) -> dict[str, torch.Tensor]:
         net.audio_visual(torch.empty(1, 3, *row.clip, device="meta"), torch.empty(1, 1, 100, 40, device="meta"))
         return net.blobs
     if row.source == "vmz-caffe2":
-        family, depth = re.fullmatch(r"(\w+?)_?(\d*)(?:_\d+f)?", name).groups()
+        channels = 2 if name.endswith("_flow") else 3  # the flow stream's first conv takes (x, y)
+        family, depth = re.fullmatch(r"(\w+?)_?(\d*)(?:_\d+f)?", name.removesuffix("_flow")).groups()
         net = Caffe2Net(CAFFE2_MODELS[family], int(depth or 0), n, meta=True, clip_length=row.clip[0])
-        net(torch.empty(1, 3, *row.clip, device="meta"))
+        net(torch.empty(1, channels, *row.clip, device="meta"))
         return net.blobs
     with torch.device("meta"):
         if row.source == "torchvision":
@@ -66,6 +67,7 @@ def test_every_catalogue_row_fits_its_model(row):
     assert (names is not None) == (row.num_classes > 0 and row.classes in ("kinetics400", "sports1m", "ucf101"))
     assert names is None or len(names) == row.num_classes
     expected = ("c3d" if (row.source, row.source_name) == ("mmaction2", "c3d") else
+                "vmz_flow" if row.source_name.endswith("_flow") else
                 "kinetics" if ".mmaction2_vmz_" in row.tag or row.tag.endswith("_backbone")
                 else SOURCE_NORMALIZATION[row.source])
     assert row.normalization == expected and row.normalization in NORMALIZATION

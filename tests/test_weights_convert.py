@@ -51,6 +51,7 @@ def _caffe2_pickle(net: Caffe2Net, path, extra: dict | None = None) -> None:
 
 @pytest.mark.parametrize("model,depth,name,clip", [
     ("r2plus1d", 34, "r2plus1d_34", (8, 32, 32)),
+    ("r2plus1d", 34, "r2plus1d_34_flow", (8, 32, 32)),  # the optical-flow stream: (x, y) into the stem
     ("r2plus1d", 152, "r2plus1d_152", (8, 32, 32)),
     ("ir-csn", 152, "ir_csn_152", (8, 64, 64)),
     ("ip-csn", 152, "ip_csn_152", (8, 64, 64)),
@@ -67,14 +68,15 @@ def _caffe2_pickle(net: Caffe2Net, path, extra: dict | None = None) -> None:
 ])
 def test_caffe2_blobs_reproduce_vmz(model, depth, name, clip, tmp_path):
     reference = Caffe2Net(model, depth, num_labels=487, clip_length=clip[0])
-    x = torch.randn(2, 3, *clip)
+    x = torch.randn(2, 2 if name.endswith("_flow") else 3, *clip)
     with torch.no_grad():
         expected = reference(x)  # lays out every blob the network uses
     # Optimizer state and counters sit beside the weights in a training pickle; they are left out on purpose.
     momentum = {"conv1_w_momentum": np.zeros(1, np.float32), "model_iter": np.array([5], np.int64)}
     _caffe2_pickle(reference, tmp_path / "w.pkl", momentum)
     ours = _convert_via_cli("vmz-caffe2", name, tmp_path / "w.pkl", tmp_path / "w.safetensors").eval()
-    assert ours.arch == {"c3d": "c3d_bn", "r2d_18_8f": "r2d_18"}.get(name, name) and ours.num_classes == 487
+    assert ours.arch == {"c3d": "c3d_bn", "r2d_18_8f": "r2d_18", "r2plus1d_34_flow": "r2plus1d_34"}.get(name, name)
+    assert ours.num_classes == 487 and ours.in_channels == x.shape[1]
     with torch.no_grad():
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
 

@@ -278,7 +278,7 @@ def _stream_dataset(args, ckpt: str):
         dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False,
                                num_clips=args.clips, audio=AudioConfig())
         return model, dataset, "audio"
-    if settings.modality == "flow" or model.in_channels == 2:
+    if settings.modality == "flow" or (model.in_channels == 2 and not settings.flow_from_frames):
         if not args.flow_root:
             raise UsageError(f"{ckpt} is a flow model (2 input channels): give --flow-root")
         from dataclasses import replace
@@ -365,7 +365,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise UsageError("give --checkpoint CKPT_OR_RUN_DIR_OR_TAG, or --model NAME --pretrained TAG")
     model, classes, settings = load_for_inference(args.checkpoint)
     multimodal = bool(model.modalities)
-    if (settings.modality == "flow" or model.in_channels == 2
+    if (settings.modality == "flow" or (model.in_channels == 2 and not settings.flow_from_frames)
             or (multimodal and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")
@@ -461,6 +461,28 @@ def cmd_flow(args: argparse.Namespace) -> int:
     print(f"flow of {len(items) - len(failures)} of {len(items)} videos in {args.out} ({written} computed now, "
           f"the rest already there); index {Path(args.out) / 'flows.csv'}")
     return 1 if failures else 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data.datasets import data_root_of, load_items
+    from .data.prepare import PrepareOptions, prepare_dataset
+
+    options = PrepareOptions(args.short_side, args.gop, args.fps, args.crf)
+    items, classes = load_items(args.data, fmt=args.format, root=args.root, splits_dir=args.splits_dir,
+                                split=args.split, subset=args.subset)
+    source = Path(args.data)
+    name = source.with_suffix(".csv").name if source.is_file() else "videos.csv"
+    videos = len({item.path for item in items})
+    with tqdm(total=videos, desc="prepare", unit="video", disable=args.quiet, leave=False) as bar:
+        report = prepare_dataset(items, classes, data_root_of(args.data, args.root), args.out, options,
+                                 workers=args.workers, list_name=name, progress=bar.update)
+    for path, reason in sorted(report.failed.items()):
+        print(f"FAILED {reason}" if path in reason else f"FAILED {path}: {reason}")
+    print(f"prepared {report.prepared} videos ({report.already_done} already done), {len(report.failed)} unreadable "
+          f"(listed in {Path(args.out) / 'failed.csv'}); the new list: {report.list_path}")
+    return 0 if videos > len(report.failed) else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -593,9 +615,28 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="folder for the flow videos (mirrors the videos' paths)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics"])
     p.add_argument("--root", help="folder the videos' relative paths start from (default: the list's folder)")
-    p.add_argument("--method", default="farneback", help="farneback, or tvl1 where OpenCV's contrib is installed")
+    p.add_argument("--method", default="farneback",
+                   help="farneback, farneback_vmz (Caffe2's parameters, as VMZ), or tvl1 where OpenCV's contrib "
+                        "is installed")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_flow)
+
+    p = sub.add_parser("prepare", parents=[lists],
+                       help="re-encode a data set for training: short side, a keyframe every --gop frames, AAC audio; "
+                            "parallel and resumable; writes the new list")
+    p.add_argument("data", help="a CSV (path,label[,start,end]), a Kinetics CSV, a folder per class, or UCF101 / "
+                                "HMDB51")
+    p.add_argument("out", help="folder for the prepared videos (mirrors the videos' paths), the new list, classes.txt "
+                              "and failed.csv")
+    p.add_argument("--short-side", type=int, default=256, help="scale the short side down to this (default 256; "
+                                                               "never up)")
+    p.add_argument("--gop", type=int, default=16, help="frames between keyframes (default 16)")
+    p.add_argument("--fps", type=float, help="resample to this frame rate (default: keep every frame)")
+    p.add_argument("--crf", type=int, default=23, help="x264's quality (0 lossless … 51; default 23)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
+    p.add_argument("--subset", default="train", choices=["train", "test"], help="UCF101 / HMDB51: which list")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_prepare)
 
 
 def _add_train_command(sub) -> None:

@@ -13,6 +13,7 @@ lines up with frame ``i`` of the video. :class:`FlowReader` gives back uint8
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,9 +37,14 @@ def _cv2():
     return cv2
 
 
+# OpenCV's Farneback parameters (pyramid scale, levels, window, iterations, poly_n, poly_sigma, Gaussian window):
+# OpenCV's sample's, and caffe2/video's optical_flow.cc's (what VMZ's flow networks were trained on).
+FARNEBACK = {"farneback": (0.5, 3, 15, 3, 5, 1.2, False), "farneback_vmz": (math.sqrt(2) / 2, 5, 10, 2, 7, 1.5, True)}
+
+
 def flow_methods() -> list[str]:
     cv2 = _cv2()
-    return ["farneback"] + (["tvl1"] if hasattr(cv2, "optflow") else [])
+    return [*FARNEBACK] + (["tvl1"] if hasattr(cv2, "optflow") else [])
 
 
 def compute_flow(frames: np.ndarray, method: str = "farneback") -> np.ndarray:
@@ -46,14 +52,16 @@ def compute_flow(frames: np.ndarray, method: str = "farneback") -> np.ndarray:
     cv2 = _cv2()
     if method not in flow_methods():
         raise ValueError(f"flow method {method!r} is not available here; choose one of {', '.join(flow_methods())}")
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    grey = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create() if method == "tvl1" else None
     out = []
     for a, b in zip(grey[:-1], grey[1:], strict=True):
         if tvl1 is not None:
             out.append(tvl1.calc(a, b, None))
         else:
-            out.append(cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0))
+            *params, gaussian = FARNEBACK[method]
+            out.append(cv2.calcOpticalFlowFarneback(a, b, None, *params,
+                                                    cv2.OPTFLOW_FARNEBACK_GAUSSIAN if gaussian else 0))
     return np.stack(out).astype(np.float32)
 
 

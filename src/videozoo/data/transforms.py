@@ -6,7 +6,8 @@ returns a clip; the same choice (crop box, flip) applies to every frame.
 The image operations are ``torchvision.transforms.v2.functional``'s.
 
 :func:`ToModelInput` ends every pipeline: float in [0, 1], normalised, and
-``(C, T, H, W)`` as the models take it. Multi-view test transforms
+``(C, T, H, W)`` as the models take it (or :class:`FramesToVmzFlow`, which
+turns the frames into VMZ's optical flow). Multi-view test transforms
 (:class:`ThreeCrop`, :class:`MultiCrop`) return ``(V, C, T, H, W)``.
 """
 
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as F
+
+VMZ_FLOW = "vmz_flow"  # the preset that turns a clip's frames into VMZ's optical flow (one frame more than flows)
 
 # Per family: (mean, std) on the [0, 1] scale.
 NORMALIZATION = {
@@ -35,6 +38,9 @@ NORMALIZATION = {
     "inception_tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     # Optical flow stored by videozoo.data.flow: 0…255 ↔ ±20 px, mapped to [-1, 1]; two channels (x, y).
     "flow": ((0.5, 0.5), (0.5, 0.5)),
+    # Optical flow computed from the clip's frames as VMZ's Caffe2 input op does (FramesToVmzFlow): its
+    # statistics in pixels, x then y (caffe2/video's InputDataMean / InputDataStd).
+    VMZ_FLOW: ((0.0046635, 0.0046261), (0.972347, 0.755146)),
 }
 FAMILY_NORMALIZATION = {"residual": "kinetics", "inception": "kinetics", "c3d": "c3d"}
 
@@ -184,6 +190,43 @@ class ToModelInput:
         return x.transpose(-4, -3).contiguous()
 
 
+class FramesToVmzFlow:
+    """uint8 RGB ``(…, T + 1, 3, H, W)`` (resized, cropped and flipped) → VMZ's optical flow ``(…, 2, T, H, W)``.
+
+    What caffe2/video's ClipTransformOpticalFlow feeds VMZ's flow networks (``flow_alg_type=0``,
+    ``flow_data_type=0``, ``frame_gap_of=1``): OpenCV's Farneback flow between the grey images of consecutive
+    frames of the crop, with Caffe2's parameters (pyramid scale 1/√2, 5 levels, window 10, 2 iterations, poly_n
+    7, sigma 1.5, Gaussian window), in pixels, minus VMZ's mean and over its std.
+    """
+
+    def __init__(self) -> None:
+        mean, std = NORMALIZATION[VMZ_FLOW]
+        self.mean = np.array(mean, np.float32)
+        self.inv_std = 1 / np.array(std, np.float32)
+
+    def flow(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 ``(T + 1, 3, H, W)`` → float32 ``(2, T, H, W)``."""
+        from .flow import compute_flow
+
+        out = (compute_flow(frames.transpose(0, 2, 3, 1), "farneback_vmz") - self.mean) * self.inv_std
+        return out.transpose(3, 0, 1, 2)  # (T, H, W, 2) → (2, T, H, W)
+
+    def __call__(self, clip: Tensor, rng: np.random.Generator | None = None) -> Tensor:
+        if clip.dtype != torch.uint8 or clip.shape[-3] != 3 or clip.shape[-4] < 2:
+            raise ValueError(f"normalization {VMZ_FLOW!r} computes flow from uint8 RGB frames (…, T + 1, 3, H, W); "
+                             f"got {tuple(clip.shape)} {clip.dtype}")
+        lead = clip.shape[:-4]
+        frames = clip.reshape(-1, *clip.shape[-4:]).numpy()
+        out = np.stack([self.flow(f) for f in frames])
+        return torch.from_numpy(out).reshape(*lead, *out.shape[1:])
+
+
+def model_input(preset: str):
+    """The last step of a pipeline: normalise the frames (:class:`ToModelInput`), or compute VMZ's flow from them
+    (:class:`FramesToVmzFlow`, preset ``vmz_flow``)."""
+    return FramesToVmzFlow() if preset == VMZ_FLOW else ToModelInput(preset)
+
+
 class SingleView:
     """``(C, T, H, W)`` → ``(1, C, T, H, W)``: one view, shaped like the multi-view transforms' output."""
 
@@ -247,13 +290,13 @@ class TransformConfig:
         steps = [first, RandomCrop(self.crop)]
         if self.flip:
             steps.append(RandomHorizontalFlip())
-        return Compose([*steps, ToModelInput(self.normalization)])
+        return Compose([*steps, model_input(self.normalization)])
 
     def eval(self) -> Compose:
         """Resize, then the centre crop or ``test_crops`` views, normalise. Returns (V, C, T, H, W)."""
         views = {1: CenterCrop(self.crop), 3: ThreeCrop(self.crop), 5: MultiCrop(self.crop),
                  10: MultiCrop(self.crop, flips=True)}[self.test_crops]
-        steps = [self._resize(), views, ToModelInput(self.normalization)]
+        steps = [self._resize(), views, model_input(self.normalization)]
         if self.test_crops == 1:
             steps.append(SingleView())
         return Compose(steps)

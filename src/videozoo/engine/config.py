@@ -283,6 +283,9 @@ def _check_values(cfg: RunConfig) -> None:
         raise ConfigError(f"config key 'data.scale_jitter': expected [min, max], got {d.scale_jitter}")
     if d.modality == "flow" and not d.flow_root:
         raise ConfigError("config key 'data.flow_root': training on flow needs the folder `videozoo flow` wrote")
+    if d.normalization == "vmz_flow" and (d.stride != 1 or d.fps is not None or d.modality != "rgb"):
+        raise ConfigError("config key 'data.normalization': vmz_flow computes the flow between consecutive frames "
+                          "of the video, so it takes data.stride 1, no data.fps and data.modality rgb")
     if t.device == "cuda":
         import torch
 

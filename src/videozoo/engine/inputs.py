@@ -17,7 +17,7 @@ import torch
 from ..data.datasets import AudioConfig, VideoDataset, VideoItem, open_reader
 from ..data.decode import VideoError
 from ..data.sampling import ClipSampling
-from ..data.transforms import TransformConfig, transform_config_for
+from ..data.transforms import VMZ_FLOW, TransformConfig, transform_config_for
 from ..models.base import VideoNet
 from ..models.registry import get_entry
 from .config import ConfigError, DataConfig
@@ -38,8 +38,19 @@ class InputSettings:
     modality: str = "rgb"  # rgb or flow (two channels from `videozoo flow` files)
 
     @property
+    def flow_from_frames(self) -> bool:
+        """The clip's optical flow is computed from its frames (VMZ's flow), not read from `videozoo flow` files."""
+        return self.normalization == VMZ_FLOW
+
+    @property
+    def channels(self) -> int:
+        """What the model gets: 2 for optical flow, 3 for RGB."""
+        return 2 if self.modality == "flow" or self.flow_from_frames else 3
+
+    @property
     def sampling(self) -> ClipSampling:
-        return ClipSampling(self.num_frames, self.stride, self.fps)
+        # VMZ's flow: T flows from T + 1 consecutive frames.
+        return ClipSampling(self.num_frames + self.flow_from_frames, self.stride, self.fps)
 
     def transform(self, test_crops: int = 1) -> TransformConfig:
         return transform_config_for(self.family, self.crop, resize=self.resize, resize_hw=self.resize_hw,
@@ -98,8 +109,12 @@ def check_model_accepts(model: VideoNet, settings: InputSettings) -> None:
     if model.modalities:
         for m in ("rgb", "flow"):
             if m in model.modalities:
-                check_model_accepts(model.backbones[m], settings)
+                check_model_accepts(model.backbones[m], settings if m == "rgb" else replace(settings, modality=m))
         return
+    if model.in_channels != settings.channels:
+        what = "VMZ's optical flow (normalization vmz_flow)" if settings.flow_from_frames else "RGB frames"
+        raise ConfigError(f"the clips are {what}, {settings.channels} channels; {model.name} takes "
+                          f"{model.in_channels} (model.overrides.in_channels)")
     x = torch.empty(1, model.in_channels, settings.num_frames, settings.crop, settings.crop,
                     device="meta")
     try:

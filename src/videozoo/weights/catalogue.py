@@ -252,6 +252,12 @@ CATALOGUE: tuple[WeightsEntry, ...] = (
           ("r2plus1d_34", "kinetics", None, 32, "y6c6jf7myv2w6iq/r2.5d_d34_l32", 72.4, 90.6),
           ("r2plus1d_34", "sports1m_kinetics", None, 32, "odd9smqn2t54run/r2.5d_d34_l32_ft_sports1m", 74.2, 92.1),
       )),
+    WeightsEntry("r2plus1d_34.sports1m_kinetics_flow_32f", "vmz-caffe2", "r2plus1d_34_flow",
+                 "https://www.dropbox.com/s/30zj1t9xte5vy64/r2.5d_d34_l32_ft_sports1m_optical_flow.pkl?dl=0",
+                 LICENCES["vmz"], "kinetics400", 400, (32, 112, 112), "vmz_flow", resize_hw=(128, 171),
+                 accuracy=Accuracy(68.2, 88.0, K400, "VMZ tutorials/models.md (R(2+1)D paper, Table 5, dense)"),
+                 note="the optical-flow stream: 32 Farneback flows of 33 consecutive frames of the 112 crop, "
+                      "computed as VMZ's input op does (normalization vmz_flow); no --flow-root needed"),
     *(WeightsEntry(f"c3d_bn.{pre}", "vmz-caffe2", "c3d", f"https://www.dropbox.com/s/{file}.pkl?dl=0", LICENCES["vmz"],
                    classes, {"kinetics400": 400, "sports1m": 487}[classes], (16, 112, 112), "kinetics",
                    resize_hw=(128, 171), accuracy=Accuracy(*acc, K400, VMZ_ZOO) if acc else None,

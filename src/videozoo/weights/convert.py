@@ -82,6 +82,9 @@ VMZ_CAFFE2: dict[str, Recipe] = {
     "r2plus1d_18": Recipe("r2plus1d_18", overrides=_VMZ_EPS, **_CAFFE2),
     "r2plus1d_34": Recipe("r2plus1d_34", overrides=_VMZ_EPS, **_CAFFE2),
     "r2plus1d_152": Recipe("r2plus1d_152", overrides=_VMZ_EPS, **_CAFFE2),
+    # The R(2+1)D paper's optical-flow stream: 2 input channels, flow computed from the frames as VMZ's input op does.
+    "r2plus1d_34_flow": Recipe("r2plus1d_34", overrides={**_VMZ_EPS, "in_channels": 2}, normalization="vmz_flow",
+                               **_CAFFE2),
     "ir_csn_50": Recipe("ir_csn_50", **_CAFFE2),
     "ir_csn_152": Recipe("ir_csn_152", **_CAFFE2),
     "ip_csn_152": Recipe("ip_csn_152", **_CAFFE2),
