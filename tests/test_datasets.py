@@ -121,6 +121,33 @@ def test_ucf101_and_hmdb51_split_files(tmp_path):
         load_items(tmp_path, fmt="hmdb51")
 
 
+def test_something_something_v2_json(tmp_path):
+    """SSv2's split JSON and label JSON (classes in the label file's order, the template without brackets);
+    its webm videos read like any other."""
+    import json
+
+    (tmp_path / "something-something-v2-labels.json").write_text(json.dumps(
+        {"Pushing something from left to right": "1", "Approaching something with your camera": "0"}))
+    (tmp_path / "something-something-v2-train.json").write_text(json.dumps([
+        {"id": "78687", "label": "pushing a cup from left to right",
+         "template": "Pushing [something] from left to right", "placeholders": ["a cup"]},
+        {"id": "42326", "label": "approaching a box with your camera",
+         "template": "Approaching [something] with your camera", "placeholders": ["a box"]}]))
+    videos = tmp_path / "20bn-something-something-v2"
+    write_video(videos / "78687.webm", barcodes(6), fps=12)
+    items, classes = load_items(tmp_path / "something-something-v2-train.json", root=videos)
+    assert classes == ["Approaching something with your camera", "Pushing something from left to right"]
+    assert [i.label for i in items] == [1, 0] and items[0].path == str(videos / "78687.webm")
+    ds = VideoDataset(items[:1], classes, ClipSampling(4), TransformConfig(crop=32))
+    assert ds[0]["video"].shape == (3, 4, 32, 32)
+    (tmp_path / "test.json").write_text(json.dumps([{"id": "1"}]))
+    with pytest.raises(DataError, match="the test split has no labels"):
+        load_items(tmp_path / "test.json", fmt="ssv2", root=videos)
+    (tmp_path / "other.json").write_text(json.dumps([{"id": "2", "template": "Juggling [something]"}]))
+    with pytest.raises(DataError, match="class 'Juggling something' is not in"):
+        load_items(tmp_path / "other.json", root=videos)
+
+
 def test_frame_folders(tmp_path):
     folder = tmp_path / "walk" / "clip0"
     folder.mkdir(parents=True)

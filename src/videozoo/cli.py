@@ -613,7 +613,7 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
     p = sub.add_parser("flow", help="precompute optical flow (OpenCV) of a data set's videos")
     p.add_argument("data", help="a CSV or a folder per class")
     p.add_argument("out", help="folder for the flow videos (mirrors the videos' paths)")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics"])
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "folder", "kinetics", "ssv2"])
     p.add_argument("--root", help="folder the videos' relative paths start from (default: the list's folder)")
     p.add_argument("--method", default="farneback",
                    help="farneback, farneback_vmz (Caffe2's parameters, as VMZ), or tvl1 where OpenCV's contrib "

@@ -7,6 +7,7 @@ Sources (each returns ``(items, classes)``):
 - :func:`folder_items`: one folder per class;
 - :func:`kinetics_items`: Kinetics' ``label,youtube_id,time_start,time_end,split`` CSVs;
 - :func:`ucf101_items`, :func:`hmdb51_items`: the official split files;
+- :func:`ssv2_items`: Something-Something v2's JSON split and label files;
 - folders of extracted frames work wherever a video path does.
 
 Labels may be class names or integers. :class:`VideoDataset` turns items into
@@ -19,6 +20,7 @@ the end of a run.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import re
@@ -285,12 +287,46 @@ def hmdb51_items(root: str | os.PathLike, splits_dir: str | os.PathLike, split: 
     return items, names
 
 
+SSV2_LABELS = "something-something-v2-labels.json"
+
+
+def ssv2_items(json_path: str | os.PathLike, root: str | os.PathLike, labels_path: str | os.PathLike | None = None,
+               suffix: str = ".webm") -> tuple[list[VideoItem], list[str]]:
+    """Something-Something v2: a split file (``[{"id", "label", "template", "placeholders"}, …]``) and the label
+    file beside it (``{"Approaching something with your camera": "0", …}``, 174 classes in its order); a
+    video is ``{id}.webm`` under ``root``. The class is the template without its brackets."""
+    json_path = Path(json_path)
+    labels_path = Path(labels_path) if labels_path else json_path.parent / SSV2_LABELS
+    for f in (json_path, labels_path):
+        if not f.is_file():
+            raise DataError(f"Something-Something v2 file not found: {f}")
+    try:
+        entries, label_ids = json.loads(json_path.read_text()), json.loads(labels_path.read_text())
+        names = [name for name, _ in sorted(label_ids.items(), key=lambda kv: int(kv[1]))]
+    except (ValueError, AttributeError) as e:
+        raise DataError(f"{json_path} / {labels_path} are not Something-Something v2 JSON: {e}") from None
+    if not isinstance(entries, list):
+        raise DataError(f"{json_path}: expected a list of videos ({{\"id\", \"template\", …}})")
+    index = {name: i for i, name in enumerate(names)}
+    items = []
+    for n, entry in enumerate(entries):
+        where = f"{json_path}: entry {n}"
+        if not isinstance(entry, dict) or "id" not in entry or "template" not in entry:
+            raise DataError(f"{where}: expected an id and a template (the test split has no labels)")
+        name = entry["template"].replace("[", "").replace("]", "")
+        if name not in index:
+            raise DataError(f"{where}: class {name!r} is not in {labels_path}")
+        items.append(VideoItem(_resolve_path(f"{entry['id']}{suffix}", root, where), index[name]))
+    return items, names
+
+
 def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.PathLike | None = None,
                classes: Sequence[str] | None = None, splits_dir: str | os.PathLike | None = None, split: int = 1,
                subset: str = "train", template: str = KINETICS_TEMPLATE) -> tuple[list[VideoItem], list[str]]:
     """Items from any supported source. ``fmt``: auto, csv, folder, kinetics, ucf101, hmdb51.
 
-    ``auto`` reads a folder as one-folder-per-class and a CSV as Kinetics when its header says so.
+    ``auto`` reads a folder as one-folder-per-class, a CSV as Kinetics when its header says so, and a JSON file
+    as Something-Something v2 (its videos under ``root``, default the file's folder).
     """
     source = Path(source)
     if fmt == "auto":
@@ -298,6 +334,8 @@ def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.P
             fmt = "folder"
         elif not source.exists():
             raise DataError(f"data not found: {source}")
+        elif source.suffix.lower() == ".json":
+            fmt = "ssv2"
         else:
             head = source.read_text(errors="replace").splitlines()[:1]
             fmt = "kinetics" if head and head[0].replace(" ", "").startswith("label,youtube_id") else "csv"
@@ -307,12 +345,14 @@ def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.P
         return folder_items(source, classes)
     if fmt == "kinetics":
         return kinetics_items(source, root or source.parent, template, classes)
+    if fmt == "ssv2":
+        return ssv2_items(source, root or source.parent)
     if fmt in ("ucf101", "hmdb51"):
         if splits_dir is None:
             raise DataError(f"{fmt} needs splits_dir (the folder of its split files)")
         loader = ucf101_items if fmt == "ucf101" else hmdb51_items
         return loader(source, splits_dir, split, subset)
-    raise DataError(f"unknown data format {fmt!r}; expected auto, csv, folder, kinetics, ucf101 or hmdb51")
+    raise DataError(f"unknown data format {fmt!r}; expected auto, csv, folder, kinetics, ssv2, ucf101 or hmdb51")
 
 
 # -- the dataset --------------------------------------------------------------------------------

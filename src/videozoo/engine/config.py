@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 # The allowed values of every config key with a fixed set of them, declared once: the config check and the
 # command line's flags read them from here (data.normalization's are the presets of data.transforms).
-FORMATS = ("auto", "csv", "folder", "kinetics", "ucf101", "hmdb51")
+FORMATS = ("auto", "csv", "folder", "kinetics", "ssv2", "ucf101", "hmdb51")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CROPS = (1, 3, 5, 10)
 MODALITIES = ("rgb", "flow", "audio")  # blend.modalities' keys
