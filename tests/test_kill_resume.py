@@ -1,5 +1,6 @@
-"""Kill a training run by SIGKILL inside a step, while a checkpoint is half written, and during validation: each
-time `--resume` finishes it with the weights of an uninterrupted run (benchmarks/kill_soak.py does it at 20 points)."""
+"""Kill a training run (single-stream or joint) by SIGKILL inside a step, while a checkpoint is half written, and
+during validation: each time `--resume` finishes it with the weights of an uninterrupted run (benchmarks/kill_soak.py
+does it at 20 points)."""
 
 import subprocess
 import sys
@@ -17,7 +18,7 @@ TINY = ["model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32", 
         "train.batch_size=4", "optim.warmup_epochs=0"]
 
 
-def run_args(data: Path, out: Path) -> list[str]:
+def single_args(data: Path, out: Path) -> list[str]:
     return ["train", "--model", "r2plus1d_18", "--data", str(data / "train.csv"), "--val", str(data / "val.csv"),
             "--epochs", "3", "--out", str(out), "--no-progress", *TINY]
 
@@ -31,14 +32,27 @@ def model_weights(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in tensors.items() if k.startswith("model.")}
 
 
+JOINT = ["blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", "blend.weighting=online",
+         "blend.warmup_epochs=1", "blend.super_epoch=1", "blend.holdout=0.25", "blend.fusion_hidden=16",
+         "blend.backbone_overrides={rgb: {base_width: 8}, audio: {base_width: 8}}"]
+
+
 @pytest.mark.slow
-def test_sigkill_anywhere_then_resume_gives_the_same_weights(tmp_path):
+@pytest.mark.parametrize("joint", [False, True], ids=["single", "g-blend"])
+def test_sigkill_anywhere_then_resume_gives_the_same_weights(tmp_path, joint):
+    """Single-stream, and a joint run with online G-Blend (estimates after epochs 1 and 2, held-out measurements)."""
     data = tmp_path / "data"
-    make_synthetic_dataset(data, SynthConfig(classes=3, per_class=4, val_per_class=2, frames=12, size=32))
+    make_synthetic_dataset(data, SynthConfig(classes=3, per_class=4, val_per_class=2, frames=12, size=32,
+                                             audio_informative=1.0 if joint else 0.0))
+
+    def run_args(data: Path, out: Path) -> list[str]:
+        return single_args(data, out) + (JOINT if joint else [])
+
     assert main(run_args(data, tmp_path / "whole")) == 0
     whole = model_weights(tmp_path / "whole")
-    # 3 steps and 2 checkpoint files (last, best) per epoch: each point is in epoch 2.
-    for point, n in (("step", 5), ("write", 3), ("validate", 2)):
+    # Single: 3 steps, 2 checkpoint files (last, best) and a validation per epoch: each point is in epoch 2. Joint:
+    # 2 steps and 1 file per epoch; T′, V and the validation list measured 6 times in epoch 1 (the start too), 3 after.
+    for point, n in (("step", 5), ("write", 3), ("validate", 8 if joint else 2)):
         out = tmp_path / point
         assert killed_at(point, n, run_args(data, out)) == -9, point
         assert main([*run_args(data, out), "--resume"]) == 0, point
