@@ -351,18 +351,24 @@ def _print_fusion(args: argparse.Namespace, results: dict, fuse_streams) -> None
     print(f"  {'fused':<30} video top-1 {f['video_top1']:.4f}  top-5 {f['video_top5']:.4f}")
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
-    from .engine.evaluate import audio_settings_of, load_for_inference, predict_video
-    from .engine.predictor import Predictor
-
+def _checkpoint_or_pretrained(args: argparse.Namespace) -> str:
+    """``--checkpoint``, or the weights tag that ``--model NAME --pretrained TAG`` names."""
     if args.pretrained:
         if not args.model or args.checkpoint:
             raise UsageError("--pretrained TAG goes with --model NAME, instead of --checkpoint")
         from .weights.catalogue import get_weights
 
-        args.checkpoint = get_weights(args.pretrained, args.model).tag
-    elif not args.checkpoint:
+        return get_weights(args.pretrained, args.model).tag
+    if not args.checkpoint:
         raise UsageError("give --checkpoint CKPT_OR_RUN_DIR_OR_TAG, or --model NAME --pretrained TAG")
+    return args.checkpoint
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .engine.evaluate import audio_settings_of, load_for_inference, predict_video
+    from .engine.predictor import Predictor
+
+    args.checkpoint = _checkpoint_or_pretrained(args)
     model, classes, settings = load_for_inference(args.checkpoint)
     multimodal = bool(model.modalities)
     if (settings.modality == "flow" or (model.in_channels == 2 and not settings.flow_from_frames)
@@ -483,6 +489,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     print(f"prepared {report.prepared} videos ({report.already_done} already done), {len(report.failed)} unreadable "
           f"(listed in {Path(args.out) / 'failed.csv'}); the new list: {report.list_path}")
     return 0 if videos > len(report.failed) else 1
+
+
+def cmd_explain(args: argparse.Namespace) -> None:
+    from .engine.explain import explain_video
+
+    result = explain_video(_checkpoint_or_pretrained(args), args.video, args.out, args.target, args.layer)
+    print(f"{args.out}: Grad-CAM of {result.name!r} (p = {result.probability:.3f}) at {result.layer}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -701,6 +714,16 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="temporal Grad-CAM of a video's centre clip, drawn over its frames")
+    p.add_argument("video")
+    p.add_argument("--checkpoint", help="a checkpoint, a run folder or a weights tag MODEL.PRETRAINING")
+    p.add_argument("--model", help="with --pretrained: the zoo model")
+    p.add_argument("--pretrained", metavar="TAG", help="published weights of --model (`videozoo weights list`)")
+    p.add_argument("--class", dest="target", help="the class to explain, by name or index (default: the top one)")
+    p.add_argument("--layer", help="the module whose map is weighed (default: the last stage, e.g. layer4)")
+    p.add_argument("--out", required=True, help="OUT.mp4 or OUT.gif")
+    p.set_defaults(func=cmd_explain)
 
 
 def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:

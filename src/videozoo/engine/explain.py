@@ -1,0 +1,133 @@
+"""Temporal Grad-CAM: where in space and time a network looked for a class.
+
+Captum's :class:`~captum.attr.LayerGradCam` weighs each channel of a layer's 5-D map ``(B, C, T', H', W')`` by
+its gradient averaged over time and space, sums the channels and keeps the positive part; the map is upsampled
+(trilinear) to the clip, ``(T, H, W)``, and scaled to [0, 1]. :func:`explain_video` renders it as a heat-map over
+the clip's frames (MP4 or GIF).
+
+::
+
+    clip (1, 3, T, H, W) ─► model ─► logit of the class ─► ∂/∂ layer map (1, C, T', H', W')
+                                     weights = mean over T', H', W' ─► ReLU(Σ_c w_c · map_c) ─► (T, H, W)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.datasets import VideoDataset, VideoItem
+from ..data.decode import VideoError
+from .config import ConfigError
+
+
+@dataclass
+class CamResult:
+    heatmap: Tensor  # (T, H, W), in [0, 1]
+    target: int  # the class explained
+    probability: float  # the model's softmax for it on this clip
+    layer: str
+    name: str = ""  # the class's name, where the checkpoint has them
+
+
+def default_cam_layer(model: nn.Module) -> str:
+    """The last spatiotemporal map before the head: a residual net's last stage, else the last block of
+    ``features`` that holds a convolution (Inception's Mixed_5c, C3D's conv5b)."""
+    if hasattr(model, "stages"):
+        return f"layer{len(model.stages)}"
+    for name, module in reversed(list(model.features.named_children())):
+        if any(isinstance(m, nn.Conv3d) for m in module.modules()):
+            return f"features.{name}"
+    raise ValueError(f"{type(model).__name__} has no convolution map to explain")
+
+
+def grad_cam(model: nn.Module, clip: Tensor, target: int | None = None, layer: str | None = None) -> CamResult:
+    """Grad-CAM of ``clip`` ``(1, C, T, H, W)`` for class ``target`` (default: the top class) at ``layer`` (a module
+    name, default :func:`default_cam_layer`): a :class:`CamResult` with the ``(T, H, W)`` heat-map."""
+    from captum.attr import LayerGradCam
+
+    if clip.ndim != 5 or clip.shape[0] != 1:
+        raise ValueError(f"grad_cam takes one clip (1, C, T, H, W); got shape {tuple(clip.shape)}")
+    if getattr(model, "modalities", ()) or not (hasattr(model, "features") or hasattr(model, "stages")):
+        raise ValueError(f"Grad-CAM explains single-clip video networks; {getattr(model, 'name', model)} is not one")
+    layer = layer or default_cam_layer(model)
+    try:
+        module = model.get_submodule(layer)
+    except AttributeError:
+        raise ValueError(f"{model.name} has no layer {layer!r}") from None
+    model.eval()
+    with torch.no_grad():
+        probs = model(clip).softmax(-1)[0]
+    target = int(probs.argmax()) if target is None else target
+    if not 0 <= target < probs.numel():
+        raise ValueError(f"class {target} is out of range for {probs.numel()} classes")
+    with torch.enable_grad():
+        cam = LayerGradCam(model, module).attribute(clip, target=target, relu_attributions=True)
+    cam = torch.nn.functional.interpolate(cam.detach().float(), size=clip.shape[2:], mode="trilinear",
+                                          align_corners=False)[0, 0]
+    peak = cam.max()
+    return CamResult(cam / peak if peak > 0 else cam, target, float(probs[target]), layer)
+
+
+def overlay(frames: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` frames with the ``(T, H, W)`` map in [0, 1] blended over them (matplotlib's jet)."""
+    from matplotlib import colormaps
+
+    colours = colormaps["jet"](heatmap)[..., :3] * 255
+    return np.clip((1 - alpha) * frames + alpha * colours, 0, 255).astype(np.uint8)
+
+
+def _clip_and_frames(video: str | os.PathLike, settings) -> tuple[Tensor, np.ndarray]:
+    """The centre clip of ``video`` as the model takes it ``(1, C, T, H, W)``, and the same frames for the eye
+    (resized and cropped, not normalised): uint8 ``(T, H, W, 3)``."""
+    items = [VideoItem(str(video), 0)]
+    views = []
+    for s in (settings, replace(settings, normalization="none")):
+        item = VideoDataset(items, ["?"], s.sampling, s.transform(1), train=False, num_clips=1)[0]
+        if item.get("skipped"):
+            raise VideoError(item["error"])
+        views.append(item["video"])
+    frames = (views[1][0].permute(1, 2, 3, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return views[0], frames
+
+
+def write_overlay(path: str | os.PathLike, frames: np.ndarray, fps: float = 8.0) -> Path:
+    """Frames ``(T, H, W, 3)`` as an animated GIF (``.gif``) or a video (any other suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        return path
+    from ..data.encode import write_video
+
+    return write_video(path, frames, fps, pix_fmt="yuv444p")
+
+
+def explain_video(checkpoint: str | os.PathLike, video: str | os.PathLike, out: str | os.PathLike,
+                  target: str | int | None = None, layer: str | None = None) -> CamResult:
+    """Grad-CAM of ``video``'s centre clip under the model of ``checkpoint`` (a file, run folder or weights tag),
+    written over the frames to ``out`` (.mp4 / .gif). ``target``: a class name or index (default: the top one)."""
+    from .evaluate import load_for_inference
+
+    model, classes, settings = load_for_inference(checkpoint)
+    classes = classes or [str(i) for i in range(model.num_classes)]
+    if getattr(model, "modalities", ()) or settings.channels != 3:
+        raise ConfigError(f"{checkpoint}: explain takes an RGB model (this one takes "
+                          f"{', '.join(model.modalities) if model.modalities else 'optical flow'})")
+    if isinstance(target, str) and not target.isdigit():
+        if target not in classes:
+            raise ConfigError(f"class {target!r} is not one of the model's ({len(classes)} classes)")
+        target = classes.index(target)
+    clip, frames = _clip_and_frames(video, settings)
+    result = grad_cam(model, clip, None if target is None else int(target), layer)
+    result.name = classes[result.target]
+    write_overlay(out, overlay(frames, result.heatmap.numpy()))
+    return result
