@@ -498,6 +498,36 @@ def cmd_explain(args: argparse.Namespace) -> None:
     print(f"{args.out}: Grad-CAM of {result.name!r} (p = {result.probability:.3f}) at {result.layer}")
 
 
+def cmd_zoo_plot(args: argparse.Namespace) -> None:
+    from .zoo_plot import ZooPoint, format_points, plot, published_points, time_clip
+
+    points = published_points()
+    if args.measure:
+        from .weights.catalogue import get_weights
+
+        for p in points:
+            recipe = get_weights(p.label).recipe
+            p.ms = time_clip(recipe.arch, p.clip, recipe.overrides)
+    if args.checkpoints:
+        if not args.data:
+            raise UsageError("--checkpoints are scored on a data list: give --data LIST")
+        from .engine.evaluate import evaluate, load_for_inference
+        from .engine.predictor import Predictor
+        from .models.cards import count_macs
+
+        for ckpt in args.checkpoints:
+            model, dataset, key = _stream_dataset(args, ckpt)
+            if key != "video":
+                raise UsageError(f"{ckpt}: zoo-plot scores single-stream RGB models")
+            result = evaluate(Predictor(model), dataset, input_key=key, progress=False)
+            settings = load_for_inference(ckpt)[2]
+            clip = (settings.num_frames, settings.crop, settings.crop)
+            points.append(ZooPoint(model.arch, str(ckpt), clip, count_macs(model, clip) / 1e9,
+                                   100 * result.video_top1, "measured"))
+    print(format_points(points))
+    print(f"wrote {plot(points, args.out)}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -714,6 +744,18 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("zoo-plot", parents=[lists],
+                       help="the zoo's GMACs against Kinetics-400 accuracy (published; --checkpoints: measured on "
+                            "--data)")
+    p.add_argument("--out", default="zoo_plot.png", help="the PNG to write (default zoo_plot.png)")
+    p.add_argument("--measure", action="store_true", help="also time one clip through each model on this machine")
+    p.add_argument("--checkpoints", nargs="+", help="checkpoints or run folders to add at their accuracy on --data")
+    p.add_argument("--data", help="the data list the checkpoints are scored on")
+    p.add_argument("--clips", type=int, default=10)
+    p.add_argument("--crops", type=int, default=1)
+    p.add_argument("--flow-root")
+    p.set_defaults(func=cmd_zoo_plot)
 
     p = sub.add_parser("explain", help="temporal Grad-CAM of a video's centre clip, drawn over its frames")
     p.add_argument("video")
