@@ -5,7 +5,8 @@
 
 Same as `videozoo bench NAME`; prints clips/s, the ratio to torchvision fp32
 eager, achieved GFLOP/s, and the fast path's top-1 agreement and relative
-error against fp32.
+error against fp32. ``--runtimes`` adds ONNX Runtime and (where installed)
+OpenVINO on the model's ONNX export.
 """
 
 import argparse
@@ -23,9 +24,10 @@ if __name__ == "__main__":
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--device")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--runtimes", action="store_true", help="ONNX Runtime and OpenVINO on the ONNX export")
     args = parser.parse_args()
     for name in args.names:
         bench_model(name, batch=args.batch, clip=args.clip, iters=args.iters, device=args.device,
-                    compile=args.compile)
+                    compile=args.compile, runtimes=args.runtimes)
         print()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,48 @@ def torchvision_twin(name: str) -> tuple[nn.Module, dict, str] | None:
     return None
 
 
+def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable[[str], None]
+                  ) -> dict[str, Callable[[], torch.Tensor]]:
+    """The runtimes a CPU user would pick instead of PyTorch, on our model exported to ONNX (``videozoo export``,
+    checked against ONNX Runtime at 1e-4): ONNX Runtime (fp32, as many threads as torch) and, where installed,
+    OpenVINO (its own precision choice: bf16 on CPUs that have it). Empty when the ``[onnx]`` extra is missing."""
+    import os
+
+    from .engine.checkpoint import save_model
+    from .engine.export import ExportError, export_onnx
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        log("ONNX Runtime not installed (pip install 'videozoo[onnx]'): no runtime rows")
+        return {}
+    ckpt, path = os.path.join(workdir, "model.safetensors"), os.path.join(workdir, "model.onnx")
+    save_model(model, ckpt)
+    try:
+        export_onnx(ckpt, path, clip=tuple(x.shape[2:]), dynamic_batch=True)
+    except ExportError as e:
+        log(f"not exportable, no runtime rows: {e}")
+        return {}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.cpu().numpy()}
+    paths = {f"ONNX Runtime {ort.__version__} fp32": lambda: torch.from_numpy(session.run(None, feed)[0])}
+    try:
+        import openvino as ov
+    except ImportError:
+        log("OpenVINO not installed (pip install openvino): no OpenVINO row")
+        return paths
+    compiled = ov.Core().compile_model(path, "CPU")
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    request = compiled.create_infer_request()
+    array = x.cpu().numpy()
+    paths[f"OpenVINO {ov.__version__.split('-')[0]} ({precision})"] = \
+        lambda: torch.from_numpy(request.infer([array])[compiled.output(0)].copy())
+    return paths
+
+
 def agreement(fast: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:
     """(top-1 agreement, relative L2 error) of ``fast`` logits against ``reference``."""
     top1 = (fast.argmax(1) == reference.argmax(1)).float().mean().item()
@@ -81,9 +124,10 @@ def agreement(fast: torch.Tensor, reference: torch.Tensor) -> tuple[float, float
 
 
 def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = None, iters: int = 5,
-                warmup: int = 2, device: str | None = None, compile: bool = False,
+                warmup: int = 2, device: str | None = None, compile: bool = False, runtimes: bool = False,
                 log: Callable[[str], None] = print) -> dict:
-    """Time ``name`` against its torchvision twin (when there is one). Returns the measurements as a dict."""
+    """Time ``name`` against its torchvision twin (when there is one) and, with ``runtimes``, against ONNX Runtime
+    and OpenVINO on its ONNX export (CPU). Returns the measurements as a dict."""
     dev = torch.device(device) if device else default_device()
     clip = tuple(clip or get_entry(name).default_clip)
     torch.manual_seed(0)
@@ -129,9 +173,12 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
         compiled = Predictor(ours, "auto", dev, compile=True)
         paths[f"videozoo Predictor auto + compile ({fast_precision})"] = lambda: compiled(x)
 
-    with torch.inference_mode():
-        outputs = {label: fn().float() for label, fn in paths.items()}  # also compiles, outside the timing
-        seconds = time_interleaved(paths, iters, warmup, dev)
+    with tempfile.TemporaryDirectory() as workdir:
+        if runtimes and dev.type == "cpu":
+            paths.update(runtime_paths(ours, x, workdir, log))
+        with torch.inference_mode():
+            outputs = {label: fn().float() for label, fn in paths.items()}  # also compiles, outside the timing
+            seconds = time_interleaved(paths, iters, warmup, dev)
     timings = [Timing(label, seconds[label], batch, gmacs) for label in paths]
 
     base = timings[0]
@@ -143,6 +190,11 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
     fp32_ref = outputs[base.label]
     top1, rel = agreement(outputs[auto_label], fp32_ref)
     log(f"numerics of {auto_label} vs {base.label}: top-1 agreement {top1:.3f}, relative error {rel:.2e}")
+    for label in paths:
+        if label.startswith(("ONNX Runtime", "OpenVINO")):
+            t1, r = agreement(outputs[label], fp32_ref)
+            log(f"numerics of {label} vs {base.label}: top-1 agreement {t1:.3f}, relative error {r:.2e}")
+    runtime_rows = [t for t in timings if t.label.startswith(("ONNX Runtime", "OpenVINO"))]
     auto_t = next(t for t in timings if t.label == auto_label)
     if best_peer is not None:
         log(f"Predictor auto vs best torchvision path ({best_peer.label}): "
@@ -156,4 +208,5 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
                     for t in timings],
         "auto_vs_fp32": {"top1_agreement": top1, "relative_error": rel},
         "auto_vs_best_torchvision": best_peer.seconds / auto_t.seconds if best_peer else None,
+        "auto_vs_runtimes": {t.label: t.seconds / auto_t.seconds for t in runtime_rows},
     }

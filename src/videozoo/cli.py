@@ -138,7 +138,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = bench_model(args.name, batch=args.batch, clip=args.clip, iters=args.iters, warmup=args.warmup,
-                         device=args.device, compile=args.compile, log=(lambda s: None) if args.json else print)
+                         device=args.device, compile=args.compile, runtimes=args.runtimes,
+                         log=(lambda s: None) if args.json else print)
     if args.json:
         print(json.dumps(result, indent=2))
 
@@ -610,6 +611,8 @@ def _add_zoo_commands(sub) -> None:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--compile", action="store_true", help="also time the Predictor with torch.compile")
+    p.add_argument("--runtimes", action="store_true",
+                   help="also time ONNX Runtime and (where installed) OpenVINO on the model's ONNX export (CPU)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
