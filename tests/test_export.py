@@ -80,3 +80,18 @@ def test_export_refusals_are_one_line(tmp_path, monkeypatch, capsys):
     assert main(["export", "r3d_18", str(tmp_path / "x.onnx")]) != 0
     assert "pip install 'videozoo[onnx]'" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_bench_times_onnx_runtime_on_the_export_beside_pytorch(capsys):
+    """`videozoo bench --runtimes`: the exported model through ONNX Runtime (and OpenVINO where installed), timed in
+    the same run, with its agreement against the fp32 reference."""
+    import importlib.util
+
+    assert main(["bench", "r2plus1d_18", "--clip", "4,32,32", "--batch", "1", "--iters", "1", "--warmup", "0",
+                 "--runtimes", "--json"]) in (0, None)
+    result = json.loads(capsys.readouterr().out)
+    labels = [t["label"] for t in result["timings"]]
+    assert any(label.startswith("ONNX Runtime") for label in labels)
+    assert any(label.startswith("OpenVINO") for label in labels) == (importlib.util.find_spec("openvino") is not None)
+    assert all(t["ms_per_batch"] > 0 for t in result["timings"])
+    assert set(result["auto_vs_runtimes"]) == {label for label in labels if label.startswith(("ONNX", "OpenVINO"))}
