@@ -20,6 +20,7 @@ import argparse
 import json
 import random
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -235,6 +236,10 @@ def main() -> None:
     for r in bad[:20]:
         print(f"  {r['outcome']}: {r['path']} {r['detail']}")
     print(f"{len(files)} hostile files: {len(files) - len(bad)} read or refused in one line, {len(bad)} not")
+    if bad:
+        print(f"the files are kept for inspection in {folder}")
+    else:
+        shutil.rmtree(folder)
     sys.exit(1 if bad else 0)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,10 @@ def main() -> None:
         print(f"point {i + 1:2d}: kill at {point} #{n} (exit {killed}), resume exit {resumed}: "
               f"{'same weights' if ok else 'DIFFERENT'}", flush=True)
     print(f"{same} of {args.points} killed runs resumed to the uninterrupted run's weights")
+    if same == args.points:
+        shutil.rmtree(root)
+    else:
+        print(f"run folders kept for inspection in {root}")
 
 
 if __name__ == "__main__":

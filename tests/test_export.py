@@ -95,3 +95,44 @@ def test_bench_times_onnx_runtime_on_the_export_beside_pytorch(capsys):
     assert any(label.startswith("OpenVINO") for label in labels) == (importlib.util.find_spec("openvino") is not None)
     assert all(t["ms_per_batch"] > 0 for t in result["timings"])
     assert set(result["auto_vs_runtimes"]) == {label for label in labels if label.startswith(("ONNX", "OpenVINO"))}
+
+
+def test_the_openvino_backend_gives_pytorchs_logits():
+    """Predictor(backend="openvino"): the model exported and compiled once per clip shape; fp32 keeps PyTorch's
+    logits (1e-4), the default precision (bf16 where the CPU has it) stays within bf16's error."""
+    from videozoo.engine.predictor import Predictor
+
+    model = videozoo.create_model("r2plus1d_18", 5, base_width=8)
+    randomize_batch_norm(model)
+    x = torch.randn(3, 3, 4, 32, 32)
+    reference = Predictor(model, "fp32")(x)
+    exact = Predictor(model, "fp32", backend="openvino")
+    torch.testing.assert_close(exact(x), reference, rtol=1e-4, atol=1e-4 * reference.abs().max().item())
+    exact(x[:1])  # another batch size: the same compiled model
+    exact(torch.randn(1, 3, 8, 32, 32))  # another clip: one more
+    assert len(exact._runners) == 2
+    fast = Predictor(model, backend="openvino")(x)
+    assert (fast - reference).norm() / reference.norm() < 2e-2 and torch.equal(fast.argmax(1), reference.argmax(1))
+    late = videozoo.create_model("multimodal", 3, backbone_overrides={"rgb": {"base_width": 8},
+                                                                      "audio": {"base_width": 8}})
+    with pytest.raises(ValueError, match="single-input models on the CPU"):
+        Predictor(late, backend="openvino")
+
+
+def test_eval_with_the_openvino_backend_scores_as_pytorch(tmp_path, capsys):
+    from videozoo.data import SynthConfig, make_synthetic_dataset
+
+    make_synthetic_dataset(tmp_path / "d", SynthConfig(classes=2, per_class=1, val_per_class=2, frames=8, size=32))
+    model = videozoo.create_model("r2plus1d_18", 2, base_width=8)
+    settings = InputSettings(family="residual", num_frames=4, stride=1, fps=None, crop=32, resize=None,
+                             resize_hw=None, scale_jitter=None, flip=False, normalization="kinetics")
+    ckpt = videozoo.save_model(model, tmp_path / "m.safetensors", classes=["left", "right"],
+                               metadata={"data_settings": settings.to_json()})
+    scores = {}
+    for backend in ("pytorch", "openvino"):
+        args = ["eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "d" / "val.csv"), "--clips", "2",
+                "--crops", "1", "--precision", "fp32", "--backend", backend, "--json", "--workers", "0"]
+        assert main(args) in (0, None)
+        scores[backend] = json.loads(capsys.readouterr().out)
+    assert scores["openvino"]["video_top1"] == scores["pytorch"]["video_top1"]
+    assert scores["openvino"]["clip_top1"] == scores["pytorch"]["clip_top1"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import videozoo
-from tests.weight_sources import Caffe2Net, KyleminS3D, MmR2plus1d, P3dPort, PytorchI3D, mmaction2_csn, vmz_port
+from tests.weight_sources import Caffe2Net, KyleminS3D, MmR2plus1d, P3dPort, PytorchI3D, mmaction2_resnet3d, vmz_port
 from videozoo.cli import main
 from videozoo.engine.checkpoint import CheckpointError
 from videozoo.engine.evaluate import audio_settings_of, load_for_inference
@@ -146,7 +146,7 @@ def test_pytorchvideo_csn_r101_reproduces_pytorchvideo(tmp_path):
 @pytest.mark.parametrize("name,arch", [("ircsn_r152", "ir_csn_152"), ("ipcsn_r152", "ip_csn_152"),
                                        ("ircsn_r50", "ir_csn_50")])
 def test_mmaction2_csn_reproduces_mmaction2(name, arch, tmp_path):
-    reference = mmaction2_csn(name, num_classes=400)
+    reference = mmaction2_resnet3d(name, num_classes=400)
     torch.save({"meta": {"epoch": 58}, "state_dict": reference.state_dict()}, tmp_path / "w.pth")
     ours = _convert_via_cli("mmaction2", name, tmp_path / "w.pth", tmp_path / "w.safetensors")
     assert ours.arch == arch and ours.spec.bn_eps == 1e-3
@@ -155,7 +155,7 @@ def test_mmaction2_csn_reproduces_mmaction2(name, arch, tmp_path):
 
 def test_mmaction2_i3d_r50_reproduces_mmaction2(tmp_path):
     """mmaction2's I3D-R50 is pytorchvideo's network with a stem and first pool that stride in time too."""
-    reference = mmaction2_csn("i3d_r50", num_classes=400)
+    reference = mmaction2_resnet3d("i3d_r50", num_classes=400)
     assert sum(p.numel() for p in reference.parameters()) == 28_043_472  # mmaction2's metafile count
     torch.save({"meta": {"epoch": 100}, "state_dict": reference.state_dict()}, tmp_path / "w.pth")
     ours = _convert_via_cli("mmaction2", "i3d_r50", tmp_path / "w.pth", tmp_path / "w.safetensors")
@@ -285,7 +285,7 @@ def test_mmaction2_c3d_reproduces_mmaction2(tmp_path):
 def test_a_backbone_only_file_converts_to_a_model_without_a_head(tmp_path):
     """mmaction2's IG-65M CSN files hold ResNet3dCSN's bare keys: the converted model has no classifier and its
     output is the backbone's pooled features, equal to mmaction2's."""
-    reference = mmaction2_csn("ircsn_r50", num_classes=1)
+    reference = mmaction2_resnet3d("ircsn_r50", num_classes=1)
     torch.save(reference.backbone.state_dict(), tmp_path / "ircsn_from_scratch_r50_ig65m.pth")
     ours = _convert_via_cli("mmaction2", "ircsn_r50", tmp_path / "ircsn_from_scratch_r50_ig65m.pth",
                             tmp_path / "w.safetensors")
@@ -309,7 +309,7 @@ def test_a_row_refuses_a_file_with_another_head(tmp_path):
     from videozoo.weights.catalogue import get_weights
     from videozoo.weights.hub import convert_row_file
 
-    with_head = mmaction2_csn("ircsn_r50", num_classes=400)
+    with_head = mmaction2_resnet3d("ircsn_r50", num_classes=400)
     torch.save({"state_dict": with_head.state_dict()}, tmp_path / "w.pth")
     with pytest.raises(CheckpointError, match="holds ir_csn_50 with 400 classes; expected a backbone without a"):
         convert_row_file(get_weights("ir_csn_50.mmaction2_ig65m_backbone"), tmp_path / "w.pth", tmp_path / "o.st")

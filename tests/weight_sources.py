@@ -382,7 +382,7 @@ class MmRecognizer(nn.Module):
         return self.cls_head.fc_cls(self.backbone(x).mean(dim=(2, 3, 4)))
 
 
-def mmaction2_csn(name: str, num_classes: int) -> MmRecognizer:
+def mmaction2_resnet3d(name: str, num_classes: int) -> MmRecognizer:
     """mmaction2's ResNet3d-family network by our converter name (``ircsn_r152``, ``ipcsn_r50``, ``i3d_r50``)."""
     mode, depth = name.rsplit("_r", 1)[0].removesuffix("csn"), int(name.rsplit("_r", 1)[1])
     return MmRecognizer(depth, mode, num_classes)
@@ -680,7 +680,7 @@ def mmaction2_model(name: str, num_classes: int) -> nn.Module:
     """mmaction2's network by our converter name (``ircsn_r152``, ``ipcsn_r50``, ``r2plus1d_r34`` …)."""
     if name == "c3d":
         return MmC3D(num_classes)
-    return MmR2plus1d(num_classes) if name == "r2plus1d_r34" else mmaction2_csn(name, num_classes)
+    return MmR2plus1d(num_classes) if name == "r2plus1d_r34" else mmaction2_resnet3d(name, num_classes)
 
 
 class MmC3D(nn.Module):

@@ -77,12 +77,13 @@ def torchvision_twin(name: str) -> tuple[nn.Module, dict, str] | None:
 def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable[[str], None]
                   ) -> dict[str, Callable[[], torch.Tensor]]:
     """The runtimes a CPU user would pick instead of PyTorch, on our model exported to ONNX (``videozoo export``,
-    checked against ONNX Runtime at 1e-4): ONNX Runtime (fp32, as many threads as torch) and, where installed,
-    OpenVINO (its own precision choice: bf16 on CPUs that have it). Empty when the ``[onnx]`` extra is missing."""
+    checked against ONNX Runtime at 1e-4): ONNX Runtime (fp32, as many threads as torch) and OpenVINO as the
+    Predictor's ``backend="openvino"`` runs it (its own precision choice: bf16 on CPUs that have it). Empty when
+    the ``[onnx]`` extra is missing."""
     import os
 
     from .engine.checkpoint import save_model
-    from .engine.export import ExportError, export_onnx
+    from .engine.export import ExportError, export_onnx, openvino_runner
 
     try:
         import onnxruntime as ort
@@ -102,17 +103,11 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
     feed = {session.get_inputs()[0].name: x.cpu().numpy()}
     paths = {f"ONNX Runtime {ort.__version__} fp32": lambda: torch.from_numpy(session.run(None, feed)[0])}
     try:
-        import openvino as ov
-    except ImportError:
-        log("OpenVINO not installed (pip install openvino): no OpenVINO row")
+        run = openvino_runner(model, tuple(x.shape[1:]))
+    except ExportError as e:
+        log(f"no OpenVINO row: {e}")
         return paths
-    compiled = ov.Core().compile_model(path, "CPU")
-    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-    precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
-    request = compiled.create_infer_request()
-    array = x.cpu().numpy()
-    paths[f"OpenVINO {ov.__version__.split('-')[0]} ({precision})"] = \
-        lambda: torch.from_numpy(request.infer([array])[compiled.output(0)].copy())
+    paths[f"OpenVINO {run.version} ({run.precision})"] = lambda: run(x)
     return paths
 
 

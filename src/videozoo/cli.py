@@ -301,7 +301,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     for ckpt in args.checkpoint:
         model, dataset, key = _stream_dataset(args, ckpt)
         name = f"{Path(ckpt).name}" if Path(ckpt).is_dir() else Path(ckpt).stem
-        predictor = Predictor(model, precision=args.precision)
+        predictor = Predictor(model, precision=args.precision, backend=args.backend)
         options = {"batch_size": args.batch_size, "num_workers": args.workers, "progress": not args.json}
         if key == "multimodal":
             heads = evaluate_multimodal(predictor, dataset, **options)
@@ -378,7 +378,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")
     # A G-Blend run predicts with its fused head, from the frames and the sound.
     audio = audio_settings_of(args.checkpoint) if multimodal else None
-    predictor = Predictor(model, precision=args.precision)
+    predictor = Predictor(model, precision=args.precision, backend=args.backend)
     for video in args.videos:
         top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top, audio=audio)
         if args.json:
@@ -717,6 +717,7 @@ def _add_train_command(sub) -> None:
 def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     """Using a model: eval, predict."""
     from .engine.config import CROPS, PRECISIONS  # the config's choices, declared once
+    from .engine.predictor import BACKENDS
 
     p = sub.add_parser("eval", parents=[lists],
                        help="clip and video accuracy (N clips × M crops), per class, confusion matrix")
@@ -734,6 +735,8 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--out", help="folder for metrics.json, per_class.csv, confusion.csv/png "
                                  "(default: RUN_DIR/eval_<data> when --checkpoint is a run folder)")
+    p.add_argument("--backend", default="pytorch", choices=BACKENDS,
+                   help="openvino: run the model exported to ONNX through OpenVINO (CPU; faster there)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(func=cmd_eval)
 
@@ -745,6 +748,8 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--clips", type=int, default=3)
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--backend", default="pytorch", choices=BACKENDS,
+                   help="openvino: run the model exported to ONNX through OpenVINO (CPU; faster there)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,38 @@ def export_onnx(source: str | os.PathLike, out: str | os.PathLike, *, clip: tupl
         raise ExportError(f"ONNX Runtime's outputs differ from PyTorch's by {error:.2e} (relative); not written")
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
     return ExportReport(out, tuple(x.shape[1:]), error, dynamic_batch)
+
+
+def openvino_runner(model: nn.Module, clip_shape: tuple[int, ...], precision: str = "auto"):
+    """``model`` exported to ONNX for inputs ``(B, *clip_shape)`` (any batch; checked against ONNX Runtime as
+    :func:`export_onnx` checks) and compiled by OpenVINO for the CPU: a callable on float clips returning float32
+    logits. ``precision="fp32"`` keeps OpenVINO in fp32; otherwise it picks (bf16 on CPUs that have it)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ExportError("the OpenVINO backend needs OpenVINO: pip install 'videozoo[onnx]'") from None
+    _, ort = _modules()
+    model = model.float().eval()
+    x = torch.randn(2, *clip_shape)
+    data = _export(model, x, True, OPSET).model_proto.SerializeToString()
+    error = _check_with_runtime(ort, data, model, x, True)
+    if error > TOLERANCE:
+        raise ExportError(f"{model.arch}'s ONNX graph differs from PyTorch's by {error:.2e}; not run in OpenVINO")
+    config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        path.write_bytes(data)
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+    request = compiled.create_infer_request()
+    output = compiled.output(0)
+
+    def run(clips: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(request.infer([clips.detach().float().cpu().numpy()])[output].copy())
+
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    run.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # what OpenVINO chose
+    run.version = ov.__version__.split("-")[0]
+    return run
 
 
 def _export(model: nn.Module, x: torch.Tensor, dynamic_batch: bool, opset: int):
