@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 import videozoo
+from tests.tiny import tiny_checkpoint
 from tests.videos import barcodes
 from videozoo.cli import main
 from videozoo.data import write_video
 from videozoo.data.decode import probe
 from videozoo.engine.explain import default_cam_layer, grad_cam, overlay
-from videozoo.engine.inputs import InputSettings
 
 
 @pytest.mark.parametrize("name,overrides,clip,layer", [
@@ -59,11 +59,7 @@ def test_overlay_blends_the_map_over_the_frames():
 
 
 def test_explain_command_writes_the_overlay(tmp_path, capsys):
-    model = videozoo.create_model("r2plus1d_18", 2, base_width=8)
-    settings = InputSettings(family="residual", num_frames=4, stride=1, fps=None, crop=32, resize=None,
-                             resize_hw=None, scale_jitter=None, flip=False, normalization="kinetics")
-    ckpt = videozoo.save_model(model, tmp_path / "m.safetensors", classes=["jump", "run"],
-                               metadata={"data_settings": settings.to_json()})
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors", ["jump", "run"])
     video = write_video(tmp_path / "v.mp4", barcodes(12), fps=10)
     assert main(["explain", str(video), "--checkpoint", str(ckpt), "--class", "run", "--out",
                  str(tmp_path / "cam.gif")]) == 0

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import videozoo
+from tests.tiny import tiny_checkpoint
 from videozoo.cli import main
 from videozoo.engine.export import ExportError, export_onnx
 from videozoo.engine.inputs import InputSettings
@@ -123,11 +124,7 @@ def test_eval_with_the_openvino_backend_scores_as_pytorch(tmp_path, capsys):
     from videozoo.data import SynthConfig, make_synthetic_dataset
 
     make_synthetic_dataset(tmp_path / "d", SynthConfig(classes=2, per_class=1, val_per_class=2, frames=8, size=32))
-    model = videozoo.create_model("r2plus1d_18", 2, base_width=8)
-    settings = InputSettings(family="residual", num_frames=4, stride=1, fps=None, crop=32, resize=None,
-                             resize_hw=None, scale_jitter=None, flip=False, normalization="kinetics")
-    ckpt = videozoo.save_model(model, tmp_path / "m.safetensors", classes=["left", "right"],
-                               metadata={"data_settings": settings.to_json()})
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors", ["left", "right"])
     scores = {}
     for backend in ("pytorch", "openvino"):
         args = ["eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "d" / "val.csv"), "--clips", "2",

@@ -3,10 +3,9 @@ measured points from local checkpoints."""
 
 from PIL import Image
 
-import videozoo
+from tests.tiny import tiny_checkpoint
 from videozoo.cli import main
 from videozoo.data import SynthConfig, make_synthetic_dataset
-from videozoo.engine.inputs import InputSettings
 from videozoo.models.cards import measure
 from videozoo.weights.catalogue import CATALOGUE, get_weights
 from videozoo.zoo_plot import published_points
@@ -28,11 +27,7 @@ def test_published_points_are_each_models_best_kinetics_row():
 
 def test_zoo_plot_adds_local_checkpoints_at_their_measured_accuracy(tmp_path, capsys):
     make_synthetic_dataset(tmp_path / "d", SynthConfig(classes=2, per_class=1, val_per_class=2, frames=8, size=32))
-    model = videozoo.create_model("r2plus1d_18", 2, base_width=8)
-    settings = InputSettings(family="residual", num_frames=4, stride=1, fps=None, crop=32, resize=None,
-                             resize_hw=None, scale_jitter=None, flip=False, normalization="kinetics")
-    ckpt = videozoo.save_model(model, tmp_path / "m.safetensors", classes=["left", "right"],
-                               metadata={"data_settings": settings.to_json()})
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors", ["left", "right"])
     out = tmp_path / "zoo.png"
     assert main(["zoo-plot", "--out", str(out), "--checkpoints", str(ckpt), "--data", str(tmp_path / "d" / "val.csv"),
                  "--clips", "1"]) == 0
