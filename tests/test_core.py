@@ -152,6 +152,8 @@ def test_a_joint_run_fine_tunes_vmz_audio_visual_weights(av, tmp_path):
                              "train.progress=false", f"train.finetune={tmp_path / 'av.safetensors'}"])
     trainer = MultiModalTrainer(cfg)
     assert trainer.audio.style == "vmz" and cfg.data.normalization == "kinetics"
+    # Resolved into the config that config.yaml records: a resumed run rebuilds the same net and inputs.
+    assert (cfg.blend.fusion_hidden, cfg.blend.audio_style) == (2048, "vmz")
     model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
     assert model.spec.fusion_hidden == 2048 and model.num_classes == 2
     ours, start = model.state_dict(), converted.state_dict()

@@ -323,7 +323,7 @@ def ssv2_items(json_path: str | os.PathLike, root: str | os.PathLike, labels_pat
 def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.PathLike | None = None,
                classes: Sequence[str] | None = None, splits_dir: str | os.PathLike | None = None, split: int = 1,
                subset: str = "train", template: str = KINETICS_TEMPLATE) -> tuple[list[VideoItem], list[str]]:
-    """Items from any supported source. ``fmt``: auto, csv, folder, kinetics, ucf101, hmdb51.
+    """Items from any supported source. ``fmt``: auto, csv, folder, kinetics, ssv2, ucf101, hmdb51.
 
     ``auto`` reads a folder as one-folder-per-class, a CSV as Kinetics when its header says so, and a JSON file
     as Something-Something v2 (its videos under ``root``, default the file's folder).

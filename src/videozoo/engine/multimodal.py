@@ -93,10 +93,10 @@ class MultiModalTrainer:
         visual = visual_modality(self.modalities)
         # Clip settings (saved in the checkpoints for eval) also for audio alone: the dataset samples clips.
         self.inputs = resolve_inputs(d, self.modalities[visual] if visual else "r2plus1d_18", self.train_items)
-        fusion_hidden = b.fusion_hidden if b.fusion_hidden is not None else \
-            start["spec"].fusion_hidden if start is not None and start["modality"] is None else 512
+        if b.fusion_hidden is None:  # resolved into the config, so that config.yaml (and a resume) rebuild this net
+            b.fusion_hidden = start["spec"].fusion_hidden if start is not None and start["modality"] is None else 512
         model = create_model("multimodal", len(self.classes), backbones=self.modalities,
-                             backbone_overrides=self._overrides(start), fusion_hidden=fusion_hidden)
+                             backbone_overrides=self._overrides(start), fusion_hidden=b.fusion_hidden)
         check_model_accepts(model, self.inputs)
         if start is not None:
             load_backbone(model, start, start["prefix"])
@@ -105,9 +105,10 @@ class MultiModalTrainer:
         self.core = TrainingCore(cfg, model, self.out, find_unused_parameters=True)
         self.model, self.device, self.dist, self.skips = self.core.model, self.core.device, self.core.dist, \
             self.core.skips
-        style = b.audio_style or (start["audio"].style if start is not None and start["audio"] else "htk")
-        self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels, style=style) if "audio" in self.modalities \
-            else None
+        if b.audio_style is None:  # likewise: a resumed run feeds the same spectrograms
+            b.audio_style = start["audio"].style if start is not None and start["audio"] else "htk"
+        self.audio = AudioConfig(b.audio_seconds, n_mels=b.n_mels, style=b.audio_style) \
+            if "audio" in self.modalities else None
         self.audio_tracks = self._probe_audio() if self.audio else None
         self.train_set = self._dataset(self.train_items, train=True)
         self.loader = self.core.train_loader(self.train_set)
