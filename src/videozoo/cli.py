@@ -178,16 +178,22 @@ def _audio_setting(text: str) -> float | str:
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
-    from .data.synthetic import SynthConfig, make_synthetic_dataset
+    from .data.synthetic import PHOTO_DEFAULTS, SynthConfig, make_synthetic_dataset
 
     av = args.audio == "av"
-    config = SynthConfig(classes=args.classes, per_class=args.per_class, val_per_class=args.val_per_class,
-                         frames=args.frames, size=args.size, fps=args.fps,
-                         audio_informative=0.0 if av else args.audio, motion_informative=args.motion,
-                         still=args.still, audio_visual=av, seed=args.seed)
-    paths = make_synthetic_dataset(args.out, config)
+    source = "photos" if args.images else args.source
+    # Sizes left unsaid take the source's defaults (SynthConfig's for shapes, PHOTO_DEFAULTS for photos).
+    sizes = {key: getattr(args, key) for key in PHOTO_DEFAULTS if getattr(args, key) is not None}
+    if source == "photos":
+        sizes = {**PHOTO_DEFAULTS, **sizes}
+    try:
+        config = SynthConfig(**sizes, audio_informative=0.0 if av else args.audio, motion_informative=args.motion,
+                             still=args.still, audio_visual=av, seed=args.seed, source=source, images=args.images)
+        paths = make_synthetic_dataset(args.out, config)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"videozoo synth: {e}") from None
     total = config.classes * (config.per_class + config.val_per_class)
-    kind = "(motion, pitch) classes" if av else "motion classes"
+    kind = "(motion, pitch) classes" if av else ("camera motions" if source == "photos" else "motion classes")
     print(f"wrote {total} videos of {config.classes} {kind} to {args.out}: "
           f"{paths['train']}, {paths['val']}, {paths['classes']}")
 
@@ -242,6 +248,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         explicit = args.epochs is not None or any(o.startswith("train.epochs=") for o in overrides)
         cfg = resume_config(cfg.out, cfg.train.epochs if explicit else None)
+    if args.find_lr:
+        if resume:
+            raise UsageError("--find-lr runs a range test before training: leave out --resume")
+        from .engine.lr_finder import find_lr
+
+        print(find_lr(cfg, steps=args.find_lr).summary())
+        return
     if cfg.blend.modalities:
         from .engine.multimodal import train_multimodal
 
@@ -637,12 +650,16 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("synth", help="write a synthetic motion data set (mp4 with audio, train/val CSVs)")
     p.add_argument("out")
-    p.add_argument("--classes", type=int, default=6, help="motion classes (2-10)")
-    p.add_argument("--per-class", type=int, default=24, help="training videos per class")
-    p.add_argument("--val-per-class", type=int, default=8)
-    p.add_argument("--frames", type=int, default=32)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--fps", type=int, default=16)
+    p.add_argument("--source", choices=["shapes", "photos"], default="shapes",
+                   help="shapes: striped objects moving (default); photos: a camera panning, tilting, zooming or "
+                        "rolling over real photographs (scikit-image's, or --images)")
+    p.add_argument("--images", metavar="DIR", help="a folder of photographs to film (implies --source photos)")
+    p.add_argument("--classes", type=int, help="motion classes (2-10 shapes, default 6; 2-8 photos, default 8)")
+    p.add_argument("--per-class", type=int, help="training videos per class (default 24; photos 30)")
+    p.add_argument("--val-per-class", type=int, help="validation videos per class (default 8; photos 10)")
+    p.add_argument("--frames", type=int, help="frames per video (default 32; photos 24)")
+    p.add_argument("--size", type=int, help="frame side in pixels (default 64; photos 96)")
+    p.add_argument("--fps", type=int, help="frames per second (default 16; photos 12)")
     p.add_argument("--audio", type=_audio_setting, default=0.0, metavar="P|av",
                    help="a share P of videos whose audio tone encodes the class (default 0: uninformative), or "
                         "'av': the Gradient-Blending set (classes = motion × low/high pitch, audio with per-video "
@@ -711,6 +728,9 @@ def _add_train_command(sub) -> None:
                    help="start from this checkpoint's (or weights tag's, MODEL.PRETRAINING) backbone, new head")
     p.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train the head only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--find-lr", nargs="?", const=100, type=int, metavar="STEPS",
+                   help="instead of training: a learning-rate range test of STEPS steps (default 100) from 1e-7 "
+                        "to 10; plots the loss against the lr (OUT/lr_find.png) and prints the suggested lr")
     p.set_defaults(func=cmd_train)
 
 

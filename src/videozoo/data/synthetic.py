@@ -30,6 +30,13 @@ epochs, while all videos share one look (background and colours), so the
 picture offers little to memorise: audio is learned and overfitted far
 faster than motion, the situation Gradient-Blending is for (Wang et al.,
 CVPR 2020).
+
+``source="photos"`` films real photographs instead (``data.photos``): a
+virtual camera pans, tilts, zooms or rolls over a photograph at a speed drawn
+per video, so the set has what the striped shapes lack: texture, clutter and
+slow motion, as in real footage. The class is the camera's motion; the
+photograph and the place in it are drawn at random, so again no single frame
+tells the class.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .encode import write_video
+from .photos import CAMERA_MOTIONS, load_photos, render_camera_motion
 
 # name: (vx, vy in frame widths per frame, angular velocity in rad per frame, log-scale change per frame)
 MOTIONS: dict[str, tuple[float, float, float, float]] = {
@@ -68,6 +76,12 @@ REPRODUCIBLE_X264 = {"threads": "1", "mbtree": "0"}
 FINGERPRINT_BANDS = ((150.0, 320.0), (500.0, 1250.0), (2000.0, 3800.0))
 
 
+SOURCES = ("shapes", "photos")
+# What `videozoo synth --source photos` writes when not told otherwise: the size of the set in issue 17's trial
+# (8 camera motions, 240 training videos of 96×96, 24 frames at 12 fps: two seconds each).
+PHOTO_DEFAULTS = {"classes": 8, "per_class": 30, "val_per_class": 10, "frames": 24, "size": 96, "fps": 12}
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     classes: int = 6
@@ -82,10 +96,16 @@ class SynthConfig:
     still: float = 0.0  # the share of videos whose objects stand still (drawn before motion_informative)
     audio_visual: bool = False  # classes: (motion, pitch) pairs; audio with per-video fingerprints
     seed: int = 0
+    source: str = "shapes"  # shapes: striped objects moving; photos: a camera moving over photographs
+    images: str | None = None  # source photos: a folder of images (default: the photographs scikit-image ships)
 
     def __post_init__(self) -> None:
-        if not 2 <= self.classes <= len(MOTIONS):
-            raise ValueError(f"classes must be 2…{len(MOTIONS)}, got {self.classes}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.images is not None and self.source != "photos":
+            raise ValueError("images is a folder of photographs for source 'photos'")
+        if not 2 <= self.classes <= len(self.motions):
+            raise ValueError(f"classes must be 2…{len(self.motions)} for source {self.source!r}, got {self.classes}")
         if self.per_class < 1 or self.val_per_class < 0 or self.frames < 2:
             raise ValueError("per_class must be ≥ 1, val_per_class ≥ 0 and frames ≥ 2")
         if self.size < 16 or self.size % 2:
@@ -98,13 +118,18 @@ class SynthConfig:
                              f"got {self.classes}")
 
     @property
+    def motions(self) -> dict:
+        """The source's motions, in class order: ``MOTIONS`` (shapes) or ``CAMERA_MOTIONS`` (photos)."""
+        return CAMERA_MOTIONS if self.source == "photos" else MOTIONS
+
+    @property
     def class_names(self) -> list[str]:
         if self.audio_visual:
-            return [f"{motion}_{pitch}" for motion in list(MOTIONS)[: self.classes // 2] for pitch in PITCHES]
-        return list(MOTIONS)[: self.classes]
+            return [f"{motion}_{pitch}" for motion in list(self.motions)[: self.classes // 2] for pitch in PITCHES]
+        return list(self.motions)[: self.classes]
 
     def motion_of(self, label: int) -> str:
-        return list(MOTIONS)[label // 2 if self.audio_visual else label]
+        return list(self.motions)[label // 2 if self.audio_visual else label]
 
     def video_motion(self, label: int, k: int) -> str:
         """The motion of video ``k`` of class ``label``: ``"still"`` in a share ``still`` of the videos; else the
@@ -199,6 +224,7 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
     out = Path(out)
     rng = np.random.default_rng(config.seed)
     names = config.class_names
+    photos = load_photos(config.images) if config.source == "photos" else None
     rows = {"train": [], "val": []}
     for label, name in enumerate(names):
         for k in range(config.per_class + config.val_per_class):
@@ -207,7 +233,11 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
             # The audio-visual set shares one look (background, colours) among all videos: what tells one
             # video from another is its sound's chord, so audio, not the picture, is what a network memorises.
             look = np.random.default_rng([config.seed, 1 << 20]) if config.audio_visual else None
-            frames = render_motion(config.video_motion(label, k), config.frames, config.size, video_rng, look=look)
+            motion = config.video_motion(label, k)
+            if photos is not None:
+                frames = render_camera_motion(motion, photos, config.frames, config.size, config.fps, video_rng)
+            else:
+                frames = render_motion(motion, config.frames, config.size, video_rng, look=look)
             seconds = config.frames / config.fps
             if config.audio_visual:
                 audio = render_audio_visual(label, seconds, config.sample_rate, video_rng)

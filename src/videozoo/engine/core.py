@@ -224,10 +224,13 @@ class TrainingCore:
 
     # -- loops ------------------------------------------------------------------------------------
     def train_epoch(self, loader: Sequence[dict], epoch: int, step: StepFn, optimizer: torch.optim.Optimizer,
-                    scheduler, *, epochs: int | None = None) -> dict:
+                    scheduler, *, epochs: int | None = None,
+                    after_step: Callable[[float], bool] | None = None) -> dict:
         """One epoch: per batch, ``step`` under autocast, the scaled loss / ``train.accumulate`` backward (DDP
         syncs on the last micro-batch of a step), then clipping, the optimizer and the schedule. Returns the
-        epoch's mean loss, top-1 (where ``step`` gives logits), clips/s and seconds, summed over processes."""
+        epoch's mean loss, top-1 (where ``step`` gives logits), clips/s and seconds, summed over processes.
+        ``after_step(loss)``, when given, is called after each optimizer step with that step's mean loss; it
+        returns True to end the epoch there (the learning-rate range test)."""
         cfg = self.cfg
         self.net.train()
         self._frozen_bn_eval()
@@ -242,6 +245,7 @@ class TrainingCore:
                        leave=False)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
+        step_loss = step_batches = 0.0
         for i, batch in enumerate(loader):
             self.skips.record(batch["skipped"])
             if "label" not in batch:
@@ -258,9 +262,13 @@ class TrainingCore:
                         f"{self.out / 'last.safetensors'} keeps the last good epoch ({epoch}). Lower optim.lr "
                         f"(now {cfg.optim.lr}) or set optim.clip_grad_norm")
                 self.scaler.scale(loss / accumulate).backward()
+            n = len(y)
+            step_loss, step_batches = step_loss + loss.item(), step_batches + 1
+            stop = False
             if last_of_step:
                 self._optimizer_step(optimizer, scheduler)
-            n = len(y)
+                stop = after_step is not None and after_step(step_loss / step_batches)
+                step_loss = step_batches = 0.0
             loss_sum += loss.item() * n
             if logits is not None:
                 correct += topk_correct(logits.detach().float(), y, 1).sum().item()
@@ -271,6 +279,8 @@ class TrainingCore:
                 if (i + 1) % cfg.train.log_every == 0 or i + 1 == batches:
                     rate = seen * self.dist.world_size / (time.perf_counter() - start)
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", clips_s=f"{rate:.1f}", skipped=len(self.skips))
+            if stop:
+                break
         if bar is not None:
             bar.close()
         loss_sum, correct, seen, scored = dist_utils.all_reduce_sum([loss_sum, correct, seen, scored], self.dist)
