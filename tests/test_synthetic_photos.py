@@ -99,3 +99,70 @@ def test_refusals(tmp_path):
         main(["synth", str(tmp_path / "d"), "--images", str(tmp_path / "missing")])
     with pytest.raises(SystemExit, match=r"classes must be 2…8 for source 'photos'"):
         main(["synth", str(tmp_path / "d"), "--source", "photos", "--classes", "9"])
+
+
+def _write_wav(path, wave, rate=16000):
+    import wave as wavfile
+
+    with wavfile.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes((np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_real_sound_a_stretch_of_its_own_per_video(tmp_path):
+    """With --sounds every video's sound is a different stretch of the recordings; with --audio 1 the class
+    tone is mixed in."""
+    from videozoo.data import read_audio
+    from videozoo.data.sounds import LEVEL, load_soundtrack
+
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    rng = np.random.default_rng(0)
+    # two "recordings": noise shaped by a slow random envelope, so every stretch differs
+    for k in range(2):
+        envelope = np.repeat(rng.uniform(0.1, 1.0, 40), 800)
+        _write_wav(sounds / f"r{k}.wav", 0.3 * envelope * rng.normal(0, 1, envelope.size))
+    (sounds / "readme.txt").write_text("no sound")
+    track = load_soundtrack(sounds)
+    assert track.size == 2 * 40 * 800 and np.sqrt(np.mean(track[:32000] ** 2)) == pytest.approx(LEVEL, rel=0.05)
+    assert main(["synth", str(tmp_path / "d"), "--source", "photos", "--classes", "2", "--per-class", "3",
+                 "--val-per-class", "0", "--frames", "12", "--size", "32", "--sounds", str(sounds)]) == 0
+    rows = list(csv.reader((tmp_path / "d" / "train.csv").open()))[1:]
+    waves = [read_audio(tmp_path / "d" / path).numpy() for path, _ in rows]
+    n = min(len(w) for w in waves)
+    # each video's sound is found in the soundtrack at its own place (AAC keeps the waveform close)
+    places = set()
+    for w in waves:
+        w = w[2000:n - 2000]
+        scores = np.correlate(track, w, mode="valid") / (np.linalg.norm(w) * np.sqrt(np.convolve(
+            track ** 2, np.ones(len(w)), mode="valid")) + 1e-9)
+        assert scores.max() > 0.9
+        places.add(int(np.argmax(scores)) // 400)
+    assert len(places) == len(waves)  # six different stretches
+
+    assert main(["synth", str(tmp_path / "t"), "--classes", "2", "--per-class", "1", "--val-per-class", "0",
+                 "--frames", "16", "--size", "32", "--sounds", str(sounds), "--audio", "1"]) == 0
+    rows = list(csv.reader((tmp_path / "t" / "train.csv").open()))[1:]
+    for (path, label), pitch in zip(rows, [300.0, 300.0 * 2 ** 1.5], strict=True):  # the class tones of 2 classes
+        w = read_audio(tmp_path / "t" / path).numpy()
+        spectrum = np.abs(np.fft.rfft(w))
+        freqs = np.fft.rfftfreq(len(w), 1 / 16000)
+        assert abs(freqs[np.argmax(spectrum)] - pitch) < 10, label
+
+
+def test_the_packaged_music():
+    """`--sounds music`: the two instrumental tracks of the arcade package (a dev dependency), about 6.5 min."""
+    from videozoo.data.sounds import load_soundtrack
+
+    track = load_soundtrack("music", sample_rate=8000)
+    assert 6 * 60 < track.size / 8000 < 7 * 60
+
+
+def test_sound_refusals(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no readable sound file"):
+        main(["synth", str(tmp_path / "d"), "--sounds", str(tmp_path / "empty")])
+    with pytest.raises(SystemExit, match="use one or the other"):
+        main(["synth", str(tmp_path / "d"), "--sounds", "music", "--audio", "av"])

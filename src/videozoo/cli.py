@@ -178,6 +178,7 @@ def _audio_setting(text: str) -> float | str:
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
+    from .data.decode import VideoError
     from .data.synthetic import PHOTO_DEFAULTS, SynthConfig, make_synthetic_dataset
 
     av = args.audio == "av"
@@ -188,9 +189,10 @@ def cmd_synth(args: argparse.Namespace) -> None:
         sizes = {**PHOTO_DEFAULTS, **sizes}
     try:
         config = SynthConfig(**sizes, audio_informative=0.0 if av else args.audio, motion_informative=args.motion,
-                             still=args.still, audio_visual=av, seed=args.seed, source=source, images=args.images)
+                             still=args.still, audio_visual=av, seed=args.seed, source=source, images=args.images,
+                             sounds=args.sounds)
         paths = make_synthetic_dataset(args.out, config)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, VideoError) as e:
         raise SystemExit(f"videozoo synth: {e}") from None
     total = config.classes * (config.per_class + config.val_per_class)
     kind = "(motion, pitch) classes" if av else ("camera motions" if source == "photos" else "motion classes")
@@ -664,6 +666,10 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
                    help="a share P of videos whose audio tone encodes the class (default 0: uninformative), or "
                         "'av': the Gradient-Blending set (classes = motion × low/high pitch, audio with per-video "
                         "fingerprints that overfit fast; see docs/multimodal.md)")
+    p.add_argument("--sounds", metavar="DIR|music",
+                   help="real sound: each video gets a stretch of its own of these recordings (a folder of sound "
+                        "files, or 'music': the tracks the arcade package ships); with --audio P a share P also "
+                        "carries the class tone")
     p.add_argument("--motion", type=float, default=1.0, metavar="Q",
                    help="the share Q of videos that move their class's way (default 1); the rest move the way of a "
                         "class drawn at random")

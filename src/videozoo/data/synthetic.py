@@ -51,6 +51,7 @@ import numpy as np
 
 from .encode import write_video
 from .photos import CAMERA_MOTIONS, load_photos, render_camera_motion
+from .sounds import load_soundtrack, stretch_offsets
 
 # name: (vx, vy in frame widths per frame, angular velocity in rad per frame, log-scale change per frame)
 MOTIONS: dict[str, tuple[float, float, float, float]] = {
@@ -98,6 +99,7 @@ class SynthConfig:
     seed: int = 0
     source: str = "shapes"  # shapes: striped objects moving; photos: a camera moving over photographs
     images: str | None = None  # source photos: a folder of images (default: the photographs scikit-image ships)
+    sounds: str | None = None  # real sound: a folder of recordings, or "music" (data.sounds); None: tones in noise
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -113,6 +115,9 @@ class SynthConfig:
         for name in ("audio_informative", "motion_informative", "still"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.sounds is not None and self.audio_visual:
+            raise ValueError("sounds gives each video a stretch of real recordings; the audio-visual set ('av') "
+                             "makes its own sound: use one or the other")
         if self.audio_visual and self.classes % 2:
             raise ValueError(f"audio_visual needs an even number of classes (motion × low/high pitch), "
                              f"got {self.classes}")
@@ -225,6 +230,12 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
     rng = np.random.default_rng(config.seed)
     names = config.class_names
     photos = load_photos(config.images) if config.source == "photos" else None
+    seconds = config.frames / config.fps
+    if config.sounds is not None:
+        track = load_soundtrack(config.sounds, config.sample_rate)
+        samples = int(seconds * config.sample_rate)
+        offsets = iter(stretch_offsets(len(track), samples, len(names) * (config.per_class + config.val_per_class),
+                                       config.seed))
     rows = {"train": [], "val": []}
     for label, name in enumerate(names):
         for k in range(config.per_class + config.val_per_class):
@@ -238,12 +249,14 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
                 frames = render_camera_motion(motion, photos, config.frames, config.size, config.fps, video_rng)
             else:
                 frames = render_motion(motion, config.frames, config.size, video_rng, look=look)
-            seconds = config.frames / config.fps
             if config.audio_visual:
                 audio = render_audio_visual(label, seconds, config.sample_rate, video_rng)
             else:
                 informative = bool(rng.random() < config.audio_informative)
                 audio = render_audio(label, len(names), seconds, config.sample_rate, informative, video_rng)
+                if config.sounds is not None:  # a stretch of its own of the recordings, the class tone in some
+                    start = next(offsets)
+                    audio = track[start:start + samples] + (audio if informative else 0.0)
             rel = Path("videos") / name / f"{name}_{k:04d}.mp4"
             write_video(out / rel, frames, config.fps, audio=audio, sample_rate=config.sample_rate,
                         options=REPRODUCIBLE_X264)
