@@ -26,6 +26,8 @@ def test_no_suggestion_when_the_loss_never_falls():
     lrs = [10 ** (-6 + k) for k in range(6)]
     assert suggest_lr(lrs, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]) is None
     assert suggest_lr(lrs, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]) is None
+    # noise around a flat loss: a long decreasing run, but it lowers the loss by under 5%
+    assert suggest_lr(lrs, [2.08, 2.09, 2.075, 2.07, 2.065, 2.06]) is None
 
 
 @pytest.fixture(scope="module")

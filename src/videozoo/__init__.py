@@ -11,12 +11,13 @@ from .engine.config import load_config
 from .engine.evaluate import evaluate
 from .engine.features import Features, extract_features
 from .engine.linear import linear_eval
+from .engine.lr_finder import find_lr
 from .engine.predictor import Predictor
 from .engine.trainer import train
 from .models import list_models, model_card
 
 __version__ = "0.1.0"
 __all__ = [
-    "Features", "Predictor", "create_model", "evaluate", "extract_features", "linear_eval", "list_models",
+    "Features", "Predictor", "create_model", "evaluate", "extract_features", "find_lr", "linear_eval", "list_models",
     "load_config", "load_model", "model_card", "save_model", "train",
 ]

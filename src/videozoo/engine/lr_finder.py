@@ -28,6 +28,7 @@ from .core import TrainingDiverged
 log = logging.getLogger("videozoo.train")
 
 SMOOTHING = 0.9  # exponential moving average of the loss (bias-corrected)
+MIN_FALL = 0.05  # a valley must lower the smoothed loss by this share at least
 
 
 @dataclass
@@ -39,8 +40,10 @@ class LrFinderResult:
 
     def summary(self) -> str:
         if self.suggestion is None:
-            return (f"the loss did not fall between lr {self.lrs[0]:.2g} and {self.lrs[-1]:.2g}: check the data "
-                    f"and labels (videozoo check-data), or widen the range")
+            return (f"no suggestion: the loss did not fall by {MIN_FALL:.0%} in {len(self.lrs)} steps between lr "
+                    f"{self.lrs[0]:.2g} and {self.lrs[-1]:.2g}. A task learned over epochs shows nothing in so "
+                    f"few steps (try --find-lr {3 * len(self.lrs)}); else check the data and labels "
+                    f"(videozoo check-data). Curve: {self.out / 'lr_find.png'}")
         low = self.lrs[self.losses.index(min(self.losses))]
         return (f"suggested lr {self.suggestion:.2g} (the loss fell fastest from about {self.suggestion / 3:.2g} "
                 f"and was lowest at {low:.2g}); train with --lr {self.suggestion:.2g}. "
@@ -50,7 +53,8 @@ class LrFinderResult:
 def suggest_lr(lrs: list[float], losses: list[float]) -> float | None:
     """The learning rate in the middle of the longest run of ever-lower losses (a longest decreasing
     subsequence over the recorded points; not necessarily consecutive, so noise does not cut it short).
-    None when no such run has three points."""
+    None when no such run has three points or lowers the loss by ``MIN_FALL`` of its start: the loss did not
+    fall within the test (a task the network learns slowly, or data it cannot learn)."""
     n = len(losses)
     length, first = [1] * n, list(range(n))  # per point: the longest decreasing run ending there, and its start
     for i in range(n):
@@ -58,9 +62,9 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> float | None:
             if losses[i] < losses[j] and length[j] + 1 >= length[i]:  # ties: the latest start
                 length[i], first[i] = length[j] + 1, first[j]
     end = max(range(n), key=lambda i: (length[i], -i))
-    if length[end] < 3:
-        return None
     start = first[end]
+    if length[end] < 3 or losses[start] - losses[end] < MIN_FALL * losses[start]:
+        return None  # noise around a flat loss is no valley
     # the lrs are geometric, so the middle index is the geometric middle of the stretch
     return lrs[(start + end) // 2]
 
