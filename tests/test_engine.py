@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import videozoo
+from tests.tiny import TINY_RUN as TINY
 from videozoo.cli import main
 from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine import trainer as trainer_mod
@@ -13,9 +14,6 @@ from videozoo.engine.checkpoint import read_checkpoint, read_training_checkpoint
 from videozoo.engine.config import ConfigError, load_config
 from videozoo.engine.core import TrainingDiverged
 from videozoo.engine.trainer import train
-
-TINY = ["model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
-        "train.batch_size=4", "train.progress=false", "optim.warmup_epochs=0"]
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tiny import TINY_RUN as TINY
 from videozoo.cli import main
 from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine.checkpoint import read_checkpoint
 
 KILL_AT = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_at.py"
-TINY = ["model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32", "data.num_workers=0",
-        "train.batch_size=4", "optim.warmup_epochs=0"]
 
 
 def single_args(data: Path, out: Path) -> list[str]:
@@ -71,7 +70,7 @@ def test_a_worker_killed_under_torchrun_restarts_from_the_last_checkpoint(tmp_pa
     data = tmp_path / "data"
     make_synthetic_dataset(data, SynthConfig(classes=2, per_class=8, val_per_class=0, frames=8, size=32))
     common = ["--model", "r2plus1d_18", "--data", str(data / "train.csv"), "--epochs", "3", "--batch-size", "4",
-              "--no-progress", *TINY[:-2], "optim.warmup_epochs=0", "optim.name=sgd", "optim.lr=0.01"]
+              "--no-progress", *TINY, "optim.name=sgd", "optim.lr=0.01"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "KILL_RANK": "1"}
 
     def torchrun(*args, port):

@@ -5,13 +5,13 @@ import math
 
 import pytest
 
+from tests.tiny import TINY_RUN
 from videozoo.cli import main
 from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine.config import ConfigError, load_config
 from videozoo.engine.lr_finder import find_lr, suggest_lr
 
-TINY = ["--model", "r2plus1d_18", "model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32",
-        "data.num_workers=0", "train.batch_size=4", "--no-progress"]
+TINY = ["--model", "r2plus1d_18", *TINY_RUN]
 
 
 def test_the_suggestion_is_the_middle_of_the_longest_fall():
@@ -57,9 +57,7 @@ def test_find_lr_writes_the_curve_and_suggests(synth, tmp_path, capsys):
 def test_the_range_test_runs_the_training_step(synth, tmp_path):
     """The lr the optimizer sees is the test's, every group in its run's proportion (backbone_lr_scale)."""
     cfg = load_config(None, [f"data.train={synth / 'train.csv'}", f"out={tmp_path / 'lr'}", "model.name=r2plus1d_18",
-                             "model.overrides={base_width: 8}", "data.num_frames=4", "data.crop=32",
-                             "data.num_workers=0", "train.batch_size=4", "train.progress=false",
-                             "optim.backbone_lr_scale=0.1"])
+                             *TINY_RUN, "optim.backbone_lr_scale=0.1"])
     result = find_lr(cfg, start_lr=1e-4, end_lr=1e-2, steps=6)
     assert len(result.lrs) == 6 and result.lrs[-1] == pytest.approx(1e-2, rel=1e-6)
 
