@@ -191,6 +191,11 @@ def test_finetune_keeps_the_weights_architecture_and_preprocessing(synth, tmp_pa
     told = trainer_mod.Trainer(config(synth, tmp_path / "ft2", f"train.finetune={tmp_path / 'w.safetensors'}",
                                       "data.normalization=kinetics"))
     assert told.inputs.normalization == "kinetics"
+    # from scratch the default is per-clip standardisation, written into the run's config and checkpoints
+    scratch = trainer_mod.Trainer(config(synth, tmp_path / "scratch"))
+    assert scratch.inputs.normalization == "clip" and scratch.cfg.data.normalization == "clip"
+    given = trainer_mod.Trainer(config(synth, tmp_path / "given", "data.normalization=kinetics"))
+    assert given.inputs.normalization == "kinetics"  # a preset given is kept
 
 
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_in_one_line(synth, tmp_path, monkeypatch, capsys):

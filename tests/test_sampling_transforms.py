@@ -96,6 +96,27 @@ def test_normalisation_and_layout():
     assert c3d[2, 0, 0, 0].item() == pytest.approx(255 - 128, rel=1e-4)
 
 
+def test_per_clip_standardisation():
+    """Preset "clip": each channel of each clip (each view of a multi-view input) to mean 0 and std 1; a blank
+    clip stays finite."""
+    from videozoo.data.transforms import CLIP_STD_FLOOR
+
+    gen = torch.Generator().manual_seed(0)
+    dark = (torch.rand(8, 3, 16, 16, generator=gen) * 20).to(torch.uint8)  # a dim, flat clip
+    bright = (torch.rand(8, 3, 16, 16, generator=gen) * 200 + 40).to(torch.uint8)
+    views = torch.stack([dark, bright])  # (V, T, C, H, W)
+    out = ToModelInput("clip")(views)
+    assert out.shape == (2, 3, 8, 16, 16)
+    assert torch.allclose(out.mean(dim=(2, 3, 4)), torch.zeros(2, 3), atol=1e-5)
+    assert torch.allclose(out.std(dim=(2, 3, 4)), torch.ones(2, 3), atol=1e-4)
+    # the dim clip is lifted to the bright one's scale: a fixed normalisation leaves it 10× smaller
+    fixed = ToModelInput("kinetics")(views)
+    assert fixed[1].std() / fixed[0].std() > 8 and out[1].std() / out[0].std() == pytest.approx(1, abs=1e-3)
+    blank = ToModelInput("clip")(torch.full((4, 3, 8, 8), 77, dtype=torch.uint8))
+    assert torch.isfinite(blank).all() and blank.abs().max() == 0
+    assert CLIP_STD_FLOOR > 0
+
+
 def test_presets():
     train = TransformConfig(crop=112).train()(clip(8, 150, 200), np.random.default_rng(0))
     assert train.shape == (3, 8, 112, 112)

@@ -22,6 +22,12 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 
 VMZ_FLOW = "vmz_flow"  # the preset that turns a clip's frames into VMZ's optical flow (one frame more than flows)
+# The preset that standardises each clip on its own: every channel to mean 0 and standard deviation 1 over the clip's
+# frames and pixels (each view of a multi-view input on its own). What a from-scratch run uses by default: real
+# footage ranges from dark, flat scenes to bright, busy ones, and with fixed statistics the low-contrast clips'
+# motion is a whisper next to the others' (measured on the photographs set: docs/training.md).
+PER_CLIP = "clip"
+CLIP_STD_FLOOR = 1e-3  # a blank clip is not blown up: its standard deviation counts as at least this
 
 # Per family: (mean, std) on the [0, 1] scale.
 NORMALIZATION = {
@@ -36,6 +42,8 @@ NORMALIZATION = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     # Inception (DeepMind's I3D, kylemin's S3D): pixels mapped to [-1, 1].
     "inception_tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    # Per-clip standardisation (PER_CLIP): the clip's own statistics; nothing further after them.
+    PER_CLIP: ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
     # Optical flow stored by videozoo.data.flow: 0…255 ↔ ±20 px, mapped to [-1, 1]; two channels (x, y).
     "flow": ((0.5, 0.5), (0.5, 0.5)),
     # Optical flow computed from the clip's frames as VMZ's Caffe2 input op does (FramesToVmzFlow): its
@@ -186,7 +194,11 @@ class ToModelInput:
             raise ValueError(f"normalization {self.preset!r} is for {len(self.mean)} channels; the clip has "
                              f"{clip.shape[-3]} (optical flow takes normalization 'flow')")
         x = clip.float().div_(255) if clip.dtype == torch.uint8 else clip.float()
-        x = (x - self.mean) / self.std
+        if self.preset == PER_CLIP:  # (…, T, C, H, W): per channel over time and space
+            dims = (-4, -2, -1)
+            x = (x - x.mean(dims, keepdim=True)) / x.std(dims, keepdim=True).clamp_min(CLIP_STD_FLOOR)
+        else:
+            x = (x - self.mean) / self.std
         return x.transpose(-4, -3).contiguous()
 
 

@@ -70,7 +70,9 @@ class DataConfig:
     resize_hw: list[int] | None = None  # exact (height, width) instead, e.g. [128, 171] for C3D
     scale_jitter: list[int] | None = None  # training short side drawn from [min, max]
     flip: bool = False  # mirroring swaps left/right motion classes; the papers' Kinetics recipes turn it on
-    normalization: str | None = None  # a preset of data.transforms.NORMALIZATION; None: the model family's
+    # a preset of data.transforms.NORMALIZATION; None: from scratch "clip" (each clip standardised on its own),
+    # fine-tuning the weights' own, else the model family's
+    normalization: str | None = None
     num_workers: int = 2
     worker_start: str = "fork"  # how loader workers start: fork, or forkserver / spawn (clean processes)
     backend: str = "pyav"

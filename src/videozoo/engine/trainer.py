@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..data.datasets import VideoDataset, data_root_of, load_items, read_classes, write_classes
+from ..data.transforms import PER_CLIP
 from ..models.registry import create_model, get_entry
 from . import distributed as dist_utils
 from .checkpoint import (
@@ -133,6 +134,8 @@ class Trainer:
         start = finetune_source(cfg.train.finetune, (cfg.model.name,)) if cfg.train.finetune and not resume else None
         if start is not None and d.normalization is None and start["settings"] is not None:
             d.normalization = start["settings"].normalization  # the preprocessing the weights were trained with
+        if start is None and d.normalization is None and d.modality == "rgb":
+            d.normalization = PER_CLIP  # from scratch: each clip standardised on its own (see data.transforms)
         self.inputs: InputSettings = resolve_inputs(d, cfg.model.name, self.train_items)
         # config.yaml records what the run used, not what was left to defaults.
         d.crop, d.normalization = self.inputs.crop, self.inputs.normalization
