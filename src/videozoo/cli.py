@@ -250,7 +250,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         explicit = args.epochs is not None or any(o.startswith("train.epochs=") for o in overrides)
         cfg = resume_config(cfg.out, cfg.train.epochs if explicit else None)
-    if args.find_lr:
+    if args.find_lr is not None:
         if resume:
             raise UsageError("--find-lr runs a range test before training: leave out --resume")
         from .engine.lr_finder import find_lr

@@ -35,8 +35,9 @@ CVPR 2020).
 virtual camera pans, tilts, zooms or rolls over a photograph at a speed drawn
 per video, so the set has what the striped shapes lack: texture, clutter and
 slow motion, as in real footage. The class is the camera's motion; the
-photograph and the place in it are drawn at random, so again no single frame
-tells the class.
+photograph and the place in it are drawn at random and each motion is
+centred on the middle of the video, so a single frame does not tell a motion
+from its opposite.
 """
 
 from __future__ import annotations

@@ -262,14 +262,14 @@ class TrainingCore:
                         f"{self.out / 'last.safetensors'} keeps the last good epoch ({epoch}). Lower optim.lr "
                         f"(now {cfg.optim.lr}) or set optim.clip_grad_norm")
                 self.scaler.scale(loss / accumulate).backward()
-            n = len(y)
-            step_loss, step_batches = step_loss + loss.item(), step_batches + 1
+            n, value = len(y), loss.item()
+            step_loss, step_batches = step_loss + value, step_batches + 1
             stop = False
             if last_of_step:
                 self._optimizer_step(optimizer, scheduler)
                 stop = after_step is not None and after_step(step_loss / step_batches)
                 step_loss = step_batches = 0.0
-            loss_sum += loss.item() * n
+            loss_sum += value * n
             if logits is not None:
                 correct += topk_correct(logits.detach().float(), y, 1).sum().item()
                 scored += n
