@@ -103,7 +103,7 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
     feed = {session.get_inputs()[0].name: x.cpu().numpy()}
     paths = {f"ONNX Runtime {ort.__version__} fp32": lambda: torch.from_numpy(session.run(None, feed)[0])}
     try:
-        run = openvino_runner(model, tuple(x.shape[1:]))
+        run = openvino_runner(model, tuple(x.shape[1:]), onnx_path=path)  # the export above, checked
     except ExportError as e:
         log(f"no OpenVINO row: {e}")
         return paths

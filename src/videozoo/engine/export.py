@@ -120,26 +120,33 @@ def export_onnx(source: str | os.PathLike, out: str | os.PathLike, *, clip: tupl
     return ExportReport(out, tuple(x.shape[1:]), error, dynamic_batch)
 
 
-def openvino_runner(model: nn.Module, clip_shape: tuple[int, ...], precision: str = "auto"):
+def openvino_runner(model: nn.Module, clip_shape: tuple[int, ...], precision: str = "auto",
+                    onnx_path: str | os.PathLike | None = None):
     """``model`` exported to ONNX for inputs ``(B, *clip_shape)`` (any batch; checked against ONNX Runtime as
     :func:`export_onnx` checks) and compiled by OpenVINO for the CPU: a callable on float clips returning float32
-    logits. ``precision="fp32"`` keeps OpenVINO in fp32; otherwise it picks (bf16 on CPUs that have it)."""
+    logits. ``precision="fp32"`` keeps OpenVINO in fp32; otherwise it picks (bf16 on CPUs that have it).
+    ``onnx_path``: ``model``'s export that :func:`export_onnx` already wrote and checked (with a dynamic batch),
+    compiled as it is instead of exporting again."""
     try:
         import openvino as ov
     except ImportError:
         raise ExportError("the OpenVINO backend needs OpenVINO: pip install 'videozoo[onnx]'") from None
-    _, ort = _modules()
-    model = model.float().eval()
-    x = torch.randn(2, *clip_shape)
-    data = _export(model, x, True, OPSET).model_proto.SerializeToString()
-    error = _check_with_runtime(ort, data, model, x, True)
-    if error > TOLERANCE:
-        raise ExportError(f"{model.arch}'s ONNX graph differs from PyTorch's by {error:.2e}; not run in OpenVINO")
     config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.onnx"
-        path.write_bytes(data)
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
+    if onnx_path is not None:
+        compiled = ov.Core().compile_model(str(onnx_path), "CPU", config)
+    else:
+        _, ort = _modules()
+        model = model.float().eval()
+        x = torch.randn(2, *clip_shape)
+        data = _export(model, x, True, OPSET).model_proto.SerializeToString()
+        error = _check_with_runtime(ort, data, model, x, True)
+        if error > TOLERANCE:
+            raise ExportError(f"{model.arch}'s ONNX graph differs from PyTorch's by {error:.2e}; "
+                              f"not run in OpenVINO")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            path.write_bytes(data)
+            compiled = ov.Core().compile_model(str(path), "CPU", config)
     request = compiled.create_infer_request()
     output = compiled.output(0)
 
