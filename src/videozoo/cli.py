@@ -271,7 +271,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _stream_dataset(args, ckpt: str):
-    """Model, dataset and input key of one stream: RGB, optical flow (2 input channels) or audio."""
+    """Model, dataset, input key and input settings of one stream: RGB, optical flow (2 input channels) or
+    audio."""
     from .data.datasets import AudioConfig, VideoDataset, data_root_of, load_items
     from .engine.evaluate import load_for_inference
     from .models.registry import get_entry
@@ -288,12 +289,12 @@ def _stream_dataset(args, ckpt: str):
         dataset = multimodal_dataset(items, classes, settings, model.modalities, train=False, num_clips=args.clips,
                                      crops=args.crops, audio=audio_settings_of(ckpt), flow_root=args.flow_root,
                                      data_root=data_root_of(args.data, args.root))
-        return model, dataset, "multimodal"
+        return model, dataset, "multimodal", settings
     family = get_entry(model.arch).family
     if family == "audio":  # each clip's sound is a view
         dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False,
                                num_clips=args.clips, audio=AudioConfig())
-        return model, dataset, "audio"
+        return model, dataset, "audio", settings
     if settings.modality == "flow" or (model.in_channels == 2 and not settings.flow_from_frames):
         if not args.flow_root:
             raise UsageError(f"{ckpt} is a flow model (2 input channels): give --flow-root")
@@ -302,10 +303,10 @@ def _stream_dataset(args, ckpt: str):
         transform = replace(settings.transform(args.crops), normalization="flow")
         dataset = VideoDataset(items, classes, settings.sampling, transform, train=False, num_clips=args.clips,
                                modality="flow", flow_root=args.flow_root, data_root=data_root_of(args.data, args.root))
-        return model, dataset, "video"
+        return model, dataset, "video", settings
     dataset = VideoDataset(items, classes, settings.sampling, settings.transform(args.crops), train=False,
                            num_clips=args.clips)
-    return model, dataset, "video"
+    return model, dataset, "video", settings
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -314,7 +315,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     results, heads = {}, None
     for ckpt in args.checkpoint:
-        model, dataset, key = _stream_dataset(args, ckpt)
+        model, dataset, key, _ = _stream_dataset(args, ckpt)
         name = f"{Path(ckpt).name}" if Path(ckpt).is_dir() else Path(ckpt).stem
         predictor = Predictor(model, precision=args.precision, backend=args.backend)
         options = {"batch_size": args.batch_size, "num_workers": args.workers, "progress": not args.json}
@@ -527,16 +528,15 @@ def cmd_zoo_plot(args: argparse.Namespace) -> None:
     if args.checkpoints:
         if not args.data:
             raise UsageError("--checkpoints are scored on a data list: give --data LIST")
-        from .engine.evaluate import evaluate, load_for_inference
+        from .engine.evaluate import evaluate
         from .engine.predictor import Predictor
         from .models.cards import count_macs
 
         for ckpt in args.checkpoints:
-            model, dataset, key = _stream_dataset(args, ckpt)
+            model, dataset, key, settings = _stream_dataset(args, ckpt)  # the checkpoint read once
             if key != "video":
                 raise UsageError(f"{ckpt}: zoo-plot scores single-stream RGB models")
             result = evaluate(Predictor(model), dataset, input_key=key, progress=False)
-            settings = load_for_inference(ckpt)[2]
             clip = (settings.num_frames, settings.crop, settings.crop)
             points.append(ZooPoint(model.arch, str(ckpt), clip, count_macs(model, clip) / 1e9,
                                    100 * result.video_top1, "measured"))
