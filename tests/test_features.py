@@ -13,6 +13,7 @@ from videozoo.engine import features as features_mod
 from videozoo.engine.evaluate import load_for_inference
 from videozoo.engine.features import Features, extract_features, layer_output
 from videozoo.engine.linear import linear_eval
+from videozoo.engine.similarity import similarity_eval
 from videozoo.models.layers import randomize_batch_norm
 
 
@@ -172,11 +173,33 @@ def test_spatiotemporal_features_beat_frame_level_features(tmp_path):
             model, ds = dataset_for(run / "last.safetensors", data / f"{split}.csv", clips=4)
             feats[split] = extract_features(model, ds, num_workers=2)
         results[name] = (linear_eval(feats["train"], feats["val"]),
-                         linear_eval(feats["train"], feats["val"], pca=16))
-    full, reduced = results["r2plus1d_18"]
-    frame, _ = results["f_r2d_18"]
-    print({k: (v[0].video_top1, v[1].video_top1) for k, v in results.items()})
+                         linear_eval(feats["train"], feats["val"], pca=16),
+                         similarity_eval(same_and_different_pairs(feats["val"]), [feats["val"]]))
+    full, reduced, similar = results["r2plus1d_18"]
+    frame, _, frame_similar = results["f_r2d_18"]
+    print({k: (v[0].video_top1, v[1].video_top1, v[2].accuracy, v[2].auc) for k, v in results.items()})
     # R(2+1)D breaks through somewhere in epochs 8-14 at this width (12 epochs proved too few on CI); 20 are
     # enough. Chance is 0.25; a frame-level network stays near it.
     assert full.video_top1 >= 0.7 and full.video_top1 >= frame.video_top1 + 0.3 and frame.video_top1 <= 0.6
     assert reduced.video_top1 >= 0.75 * full.video_top1  # 16 of 128 dimensions
+    # ASLAN's protocol on the validation videos: same motion or not, from distances of their features. Chance
+    # is 0.5 (as many same as different pairs). Measured: docs/transfer.md.
+    assert similar.accuracy >= SIMILAR_MIN and similar.accuracy >= frame_similar.accuracy + SIMILAR_MARGIN, \
+        (similar, frame_similar)
+
+
+SIMILAR_MIN, SIMILAR_MARGIN = 0.7, 0.1
+
+
+def same_and_different_pairs(feats, seed: int = 0) -> list:
+    """Every same-class pair of the videos and as many different-class pairs drawn at random, in 10 folds."""
+    from videozoo.engine.similarity import Pair
+
+    rng = np.random.default_rng(seed)
+    videos = sorted({(str(p), int(y)) for p, y in zip(feats.path, feats.label, strict=True)})
+    same = [(a, b) for i, a in enumerate(videos) for b in videos[i + 1:] if a[1] == b[1]]
+    different = [(a, b) for i, a in enumerate(videos) for b in videos[i + 1:] if a[1] != b[1]]
+    different = [different[i] for i in rng.choice(len(different), size=len(same), replace=False)]
+    pairs = [Pair(a[0], b[0], a[1] == b[1]) for a, b in same + different]
+    order = rng.permutation(len(pairs))
+    return [Pair(pairs[i].a, pairs[i].b, pairs[i].same, k % 10) for k, i in enumerate(order)]

@@ -181,6 +181,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from .data.decode import VideoError
     from .data.synthetic import PHOTO_DEFAULTS, SynthConfig, make_synthetic_dataset
 
+    if args.task == "localize":
+        return _synth_untrimmed(args)
     av = args.audio == "av"
     source = "photos" if args.images else args.source
     # Sizes left unsaid take the source's defaults (SynthConfig's for shapes, PHOTO_DEFAULTS for photos).
@@ -381,19 +383,115 @@ def _checkpoint_or_pretrained(args: argparse.Namespace) -> str:
     return args.checkpoint
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
-    from .engine.evaluate import audio_settings_of, load_for_inference, predict_video
-    from .engine.predictor import Predictor
+def _synth_untrimmed(args: argparse.Namespace) -> None:
+    from .data.untrimmed import UntrimmedConfig, make_untrimmed_dataset
+
+    given = {"classes": args.classes, "per_class": args.per_class, "clip_frames": args.frames,
+             "val_videos": args.val_videos, "seconds": args.seconds, "size": args.size, "fps": args.fps}
+    try:
+        config = UntrimmedConfig(**{k: v for k, v in given.items() if v is not None}, seed=args.seed)
+        paths = make_untrimmed_dataset(args.out, config)
+    except ValueError as e:
+        raise SystemExit(f"videozoo synth: {e}") from None
+    print(f"wrote {config.per_class * (config.classes + 1)} training clips ({config.classes} motions and "
+          f"background) and {config.val_videos} untrimmed videos of {config.seconds:g} s to {args.out}: "
+          f"{paths['train']}, {paths['annotations']} (the videos' action segments), {paths['val']} (their segments "
+          f"and the background between), {paths['classes']}")
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
+
+
+def _video_files(paths: list[str]) -> list[str]:
+    """The given videos, a folder standing for the video files in it."""
+    out = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                raise UsageError(f"{path} holds no video files ({', '.join(VIDEO_SUFFIXES)})")
+            out += found
+        else:
+            out.append(given)
+    return out
+
+
+def _inference_model(args: argparse.Namespace):
+    """Model, classes, input settings and spectrogram settings of ``--checkpoint`` (or ``--model --pretrained``),
+    for commands that read videos' frames (and sound), not precomputed flow."""
+    from .engine.evaluate import audio_settings_of, load_for_inference
 
     args.checkpoint = _checkpoint_or_pretrained(args)
     model, classes, settings = load_for_inference(args.checkpoint)
-    multimodal = bool(model.modalities)
     if (settings.modality == "flow" or (model.in_channels == 2 and not settings.flow_from_frames)
-            or (multimodal and "flow" in model.modalities)):
+            or (model.modalities and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")
     # A G-Blend run predicts with its fused head, from the frames and the sound.
-    audio = audio_settings_of(args.checkpoint) if multimodal else None
+    audio = audio_settings_of(args.checkpoint) if model.modalities else None
+    return model, classes, settings, audio
+
+
+def cmd_localize(args: argparse.Namespace) -> None:
+    from .data.decode import VideoError
+    from .data.segments import write_predictions
+    from .engine.localize import LocalizeConfig, localize_video
+    from .engine.predictor import Predictor
+
+    model, classes, settings, audio = _inference_model(args)
+    config = LocalizeConfig(stride=args.stride, nms=args.nms, min_score=args.min_score, top=args.top,
+                            background=args.background, num_workers=args.workers)
+    predictor = Predictor(model, precision=args.precision)
+    predictions, failed = {}, 0
+    for video in _video_files(args.videos):
+        try:
+            segments, scores = localize_video(predictor, video, classes, settings, config, audio)
+        except VideoError as e:  # one broken file does not end a long run
+            print(f"{video}: skipped: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        predictions[Path(video).stem] = segments
+        if args.json:
+            print(json.dumps({"video": video, "segments": [{"start": s.start, "end": s.end, "label": s.label,
+                                                            "score": s.score} for s in segments]}))
+            continue
+        print(f"{video} ({scores.duration:.1f} s, {len(scores.starts)} windows of {scores.length:.2f} s)")
+        for s in segments[:args.show]:
+            print(f"  {s.start:8.2f} – {s.end:8.2f} s  {s.label:24s} {s.score:.3f}")
+    if args.out:
+        write_predictions(args.out, predictions)
+        print(f"wrote {args.out}: {sum(len(s) for s in predictions.values())} segments of {len(predictions)} "
+              f"videos{f'; {failed} unreadable video(s) skipped' if failed else ''}", file=sys.stderr)
+    if failed and not predictions:
+        raise VideoError(f"none of the {failed} videos could be read")
+
+
+def cmd_eval_localization(args: argparse.Namespace) -> None:
+    from .data.segments import read_predictions, read_segments
+    from .engine.segment_metrics import localization_map
+
+    result = localization_map(read_predictions(args.predictions), read_segments(args.annotations, args.subset),
+                              tuple(args.tiou))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.as_dict(), indent=2))
+    if result.unmatched_videos:
+        print(f"{len(result.unmatched_videos)} predicted video(s) are not in the annotations, left out "
+              f"(e.g. {result.unmatched_videos[0]})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return
+    print(f"{result.num_videos} videos, {result.num_instances} action instances of {len(result.per_class)} "
+          f"classes, {result.num_predictions} predicted segments")
+    print("tIoU  " + "  ".join(f"{t:>5g}" for t in result.thresholds) + "   average")
+    print("mAP   " + "  ".join(f"{m:5.3f}" for m in result.mAP) + f"   {result.average_mAP:.3f}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .engine.evaluate import predict_video
+    from .engine.predictor import Predictor
+
+    model, classes, settings, audio = _inference_model(args)
     predictor = Predictor(model, precision=args.precision, backend=args.backend)
     for video in args.videos:
         top = predict_video(predictor, video, classes, settings, clips=args.clips, top=args.top, audio=audio)
@@ -456,8 +554,21 @@ def model_entry_clip(name: str) -> tuple[int, int, int]:
 
 def cmd_linear_eval(args: argparse.Namespace) -> None:
     from .engine.features import Features
-    from .engine.linear import linear_eval
+    from .engine.linear import linear_eval, linear_eval_cv
 
+    if (args.test is None) == (args.cv is None):
+        raise UsageError("give a test feature file, or --cv loo|K to cross-validate on the one file")
+    if args.cv is not None:
+        if args.cv != "loo" and not args.cv.isdigit():
+            raise UsageError(f"--cv takes loo or a number of folds, got {args.cv!r}")
+        folds = args.cv if args.cv == "loo" else int(args.cv)
+        cv = linear_eval_cv(Features.load(args.train), folds, classifier=args.classifier, pca=args.pca, C=args.C)
+        if args.json:
+            print(json.dumps(cv.as_dict()))
+            return
+        print(f"{cv.classifier} on {cv.dims} dims, {cv.folds} folds over {cv.num_videos} videos: clip top-1 "
+              f"{cv.clip_top1:.4f}, video top-1 {cv.video_top1:.4f} (fold std {cv.as_dict()['fold_std']:.4f})")
+        return
     result = linear_eval(Features.load(args.train), Features.load(args.test), classifier=args.classifier,
                          pca=args.pca, C=args.C)
     if args.json:
@@ -466,6 +577,19 @@ def cmd_linear_eval(args: argparse.Namespace) -> None:
     what = f"{result.classifier} on {result.dims} dims" + (" (PCA)" if result.pca else "")
     print(f"{what}: clip top-1 {result.clip_top1:.4f}, video top-1 {result.video_top1:.4f} "
           f"({result.num_test_videos} test videos, {result.num_train} training rows)")
+
+
+def cmd_similarity(args: argparse.Namespace) -> None:
+    from .engine.features import Features
+    from .engine.similarity import read_pairs, similarity_eval
+
+    result = similarity_eval(read_pairs(args.pairs), [Features.load(f) for f in args.features], C=args.C,
+                             folds=args.folds)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return
+    print(f"same / not-same on {result.num_pairs} pairs, {len(result.fold_accuracy)} folds, {result.dims} distances: "
+          f"accuracy {result.accuracy:.4f} ± {result.accuracy_std:.4f}, ROC AUC {result.auc:.4f}")
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
@@ -572,6 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_command(sub)
     _add_inference_commands(sub, lists)
     _add_feature_commands(sub, lists)
+    _add_transfer_commands(sub)
     return parser
 
 
@@ -677,6 +802,13 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
                    help="the share S of videos whose objects stand still (default 0): their picture says nothing "
                         "of the class, without showing another class's motion")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task", choices=["classify", "localize"], default="classify",
+                   help="localize: untrimmed videos (still objects, moving during action segments) with their "
+                        "segments in ActivityNet's JSON, to train and test temporal localisation")
+    p.add_argument("--val-videos", type=int, help="--task localize: untrimmed validation videos (default 4; "
+                                                   "--per-class: trimmed training clips, default 20, --frames their "
+                                                   "length, default 24)")
+    p.add_argument("--seconds", type=float, help="--task localize: each video's length (default 10)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("flow", help="precompute optical flow (OpenCV) of a data set's videos")
@@ -802,6 +934,53 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_explain)
 
 
+def _add_transfer_commands(sub) -> None:
+    """The papers' transfer tasks beyond clip classification: localize, eval-localization, similarity."""
+    from .engine.config import PRECISIONS
+
+    p = sub.add_parser("localize", help="action segments in untrimmed videos (sliding windows, grouping, "
+                                        "temporal NMS); --out writes ActivityNet's result JSON")
+    p.add_argument("videos", nargs="+", help="video files, or folders of them")
+    p.add_argument("--checkpoint", help="a checkpoint, a run folder or a weights tag MODEL.PRETRAINING")
+    p.add_argument("--model", help="with --pretrained: the zoo model")
+    p.add_argument("--pretrained", metavar="TAG", help="published weights of --model (`videozoo weights list`)")
+    p.add_argument("--stride", type=float, help="seconds between windows (default: a quarter of a clip's span)")
+    p.add_argument("--nms", type=float, default=0.5, help="tIoU above which NMS drops a segment (default 0.5)")
+    p.add_argument("--min-score", type=float, default=0.0, help="drop segments scoring this or less")
+    p.add_argument("--top", type=int, default=100, help="segments kept per video (default 100)")
+    p.add_argument("--background", default="background",
+                   help="the class that is no action, never reported (default 'background')")
+    p.add_argument("--show", type=int, default=10, help="segments printed per video (default 10)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--out", help="write every video's segments to this JSON (ActivityNet's result format)")
+    p.add_argument("--json", action="store_true", help="print one JSON line per video")
+    p.set_defaults(func=cmd_localize)
+
+    p = sub.add_parser("eval-localization", help="temporal localisation mAP at tIoU thresholds (THUMOS'14, "
+                                                 "ActivityNet)")
+    p.add_argument("--annotations", required=True,
+                   help="ActivityNet JSON, a THUMOS'14 annotation folder (CLASS_SUBSET.txt) or a CSV "
+                        "video,label,start,end")
+    p.add_argument("--predictions", required=True, help="ActivityNet's result JSON (`videozoo localize --out`)")
+    p.add_argument("--subset", help="ActivityNet: training/validation/testing; THUMOS: the files' suffix (val, test)")
+    p.add_argument("--tiou", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7],
+                   help="thresholds (default THUMOS'14's 0.3 … 0.7; ActivityNet: 0.5 0.55 … 0.95)")
+    p.add_argument("--out", help="write the result (mAP per threshold and per class) as JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_localization)
+
+    p = sub.add_parser("similarity", help="action similarity (ASLAN's protocol): same action or not for pairs of "
+                                          "videos, a linear SVM on feature distances, cross-validated")
+    p.add_argument("pairs", help="pair list: VIDEO_A VIDEO_B SAME [FOLD] per line (paths as extracted, or stems)")
+    p.add_argument("features", nargs="+", help="feature files (.npz from videozoo extract) holding every video of the "
+                                               "pairs; several (layers) add their distances side by side")
+    p.add_argument("--folds", type=int, default=10, help="random stratified folds when the list gives none")
+    p.add_argument("--C", type=float, default=1.0, help="the SVM's inverse regularisation strength")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_similarity)
+
+
 def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:
     """Features: extract, linear-eval; and the demo."""
     from .engine.config import CROPS, PRECISIONS  # the config's choices, declared once
@@ -832,8 +1011,10 @@ def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("linear-eval", help="a linear SVM (or logistic regression) on extracted features")
-    p.add_argument("train", help="training features (.npz from videozoo extract)")
-    p.add_argument("test", help="test features")
+    p.add_argument("train", help="training features (.npz from videozoo extract); with --cv, the one file")
+    p.add_argument("test", nargs="?", help="test features")
+    p.add_argument("--cv", metavar="loo|K", help="cross-validate on the training file instead: leave-one-video-out "
+                                                 "(YUPENN, Dynamic Scenes) or K folds stratified by class")
     p.add_argument("--classifier", default="svm", choices=["svm", "logistic"])
     p.add_argument("--pca", type=int, help="project to this many dimensions first")
     p.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
