@@ -71,6 +71,8 @@ def main() -> None:
                         help="motion set: the share of videos whose objects stand still (the picture says nothing of "
                              "their class, without showing another class's motion)")
     parser.add_argument("--val-per-class", type=int, default=12)
+    parser.add_argument("--normalization", help="data.normalization (default: the run's, per-clip from scratch; "
+                                                "docs/multimodal.md's shapes tables were measured with kinetics)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -86,7 +88,7 @@ def main() -> None:
               f"blend.backbone_overrides={{rgb: {{base_width: {args.width}}}, audio: {{base_width: {args.width}}}}}",
               "blend.fusion_hidden=128", "blend.holdout=0.15", f"blend.warmup_epochs={args.warmup}",
               f"blend.super_epoch={args.super_epoch}", f"train.epochs={args.epochs}", f"train.seed={args.seed}",
-              "train.progress=false"]
+              "train.progress=false", *([f"data.normalization={args.normalization}"] if args.normalization else [])]
     rows = []
     for name, (overrides, head) in SETTINGS.items():
         if args.only and name not in args.only:

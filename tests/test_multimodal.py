@@ -79,6 +79,27 @@ def test_weightings_run_and_log(av, tmp_path, weighting, extra):
     for name in ("config.yaml", "classes.txt", "modality_losses.png", "last.safetensors"):
         assert (out / name).is_file()
     assert list((out / "tensorboard").iterdir())
+    # From scratch, the RGB stream standardises each clip, as a single network's run does (docs/multimodal.md)
+    assert load_config(out / "config.yaml").data.normalization == "clip"
+    # The head predictions come from, chosen on V, goes with the checkpoint
+    assert rows[-1]["predict_head"] == result["predict_head"] in ("rgb", "audio", "fused")
+    assert json.loads((out / "blend.json").read_text())["predict_head"] == result["predict_head"]
+    assert videozoo.load_model(out / "last.safetensors").predict_head == result["predict_head"]
+
+
+def test_the_run_predicts_with_the_head_best_on_the_held_out_split(av, tmp_path):
+    """Lowest held-out loss wins (highest accuracy with blend.metric=accuracy); the fused head on a tie."""
+    from videozoo.engine.multimodal import MultiModalTrainer
+
+    cfg = load_config(None, [f"data.train={av / 'train.csv'}", f"out={tmp_path / 'r'}", "train.epochs=1",
+                             "blend.modalities={rgb: r2plus1d_18, audio: audio_resnet_18}", *SMALL])
+    trainer = MultiModalTrainer(cfg)
+    measured = {"holdout": {"rgb": (0.5, 0.8), "audio": (1.1, 0.9), "fused": (0.9, 0.7)}}
+    assert trainer.choose_predict_head(measured) == "rgb" and trainer.model.predict_head == "rgb"
+    assert trainer.choose_predict_head({"holdout": {"rgb": (0.5, 0.8), "audio": (1.1, 0.5),
+                                                    "fused": (0.5, 0.8)}}) == "fused"
+    trainer.cfg.blend.metric = "accuracy"
+    assert trainer.choose_predict_head(measured) == "audio"
 
 
 @pytest.mark.parametrize("weighting,estimate,epochs,kill_after", [
@@ -182,8 +203,8 @@ def test_online_separate_estimates_each_super_epoch_but_the_last(av, tmp_path):
 
 
 def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
-    """`videozoo eval` on a G-Blend run folder: clip and video accuracy of every head, the fused head's at the top
-    (as any run's); seen as the run sees its validation set (one clip, one crop, fp32) it gives the run's own
+    """`videozoo eval` on a G-Blend run folder: clip and video accuracy of every head, the prediction head's at the
+    top (as any run's); seen as the run sees its validation set (one clip, one crop, fp32) it gives the run's own
     validation top-1 of every head."""
     result = run(av, tmp_path / "run", "blend.weighting=fixed", "blend.fixed_weights={rgb: 1, audio: 1, fused: 1}",
                  "train.epochs=2", "train.precision=fp32")
@@ -195,7 +216,8 @@ def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
     last = result["metrics"][-1]
     for head, m in metrics["heads"].items():
         assert m["video_top1"] == pytest.approx(last[f"{head}_val_top1"]), head
-    assert metrics["video_top1"] == metrics["heads"]["fused"]["video_top1"]
+    assert metrics["predict_head"] == result["predict_head"]
+    assert metrics["video_top1"] == metrics["heads"][result["predict_head"]]["video_top1"]
     # The same from Python, to the loss: the views are the run's own, the sound each clip's.
     from videozoo.engine.evaluate import audio_settings_of, evaluate_multimodal, load_for_inference
     from videozoo.engine.inputs import multimodal_dataset
@@ -208,13 +230,14 @@ def test_eval_of_a_multimodal_run_scores_every_head(av, tmp_path, capsys):
     for head, r in heads.items():
         loss = -np.log(r.video_probs[np.arange(len(r.video_labels)), r.video_labels]).mean()
         assert loss == pytest.approx(last[f"{head}_val_loss"], rel=1e-4), head
-    # `videozoo predict` on a joint run: the fused head's probabilities, from the frames and the sound.
+    # `videozoo predict` on a joint run: the prediction head's probabilities, from the frames and the sound.
     video = dataset.items[0].path
     assert main(["predict", "--checkpoint", str(tmp_path / "run"), video, "--clips", "1", "--precision", "fp32",
                  "--json"]) == 0
     top = {t["class"]: t["probability"] for t in json.loads(capsys.readouterr().out)["top"]}
-    row = list(heads["fused"].video_indices).index(0)
-    assert [top[c] for c in classes] == pytest.approx(heads["fused"].video_probs[row].tolist(), rel=1e-5)
+    chosen = heads[model.predict_head]
+    row = list(chosen.video_indices).index(0)
+    assert [top[c] for c in classes] == pytest.approx(chosen.video_probs[row].tolist(), rel=1e-5)
     # `videozoo extract` on a joint run: per clip, the fused head's input (every backbone's pooled feature,
     # concatenated), or one backbone's; each clip with its own sound.
     from videozoo.engine.features import Features

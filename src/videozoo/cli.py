@@ -264,7 +264,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         result = train_multimodal(cfg, resume=resume)
         weights = ", ".join(f"{h} {w:.3f}" for h, w in result["weights"].items())
-        print(f"run folder {result['out']}: {len(result['metrics'])} epochs; final blending weights: {weights}")
+        print(f"run folder {result['out']}: {len(result['metrics'])} epochs; final blending weights: {weights}; "
+              f"predicting with the {result['predict_head']} head")
         return
     result = train(cfg, resume=resume)
     best = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
@@ -323,7 +324,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         options = {"batch_size": args.batch_size, "num_workers": args.workers, "progress": not args.json}
         if key == "multimodal":
             heads = evaluate_multimodal(predictor, dataset, **options)
-            results[name] = heads["fused"]  # the run's prediction; in a score fusion, its stream
+            results[name] = heads[model.predict_head]  # the run's prediction; in a score fusion, its stream
         else:
             results[name] = evaluate(predictor, dataset, input_key=key, **options)
     if len(results) > 1:
@@ -335,9 +336,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if out is None and Path(ckpt).is_dir():
         out = Path(ckpt) / f"eval_{Path(args.data).stem}"
     metrics = result.as_dict()
-    if heads is not None:  # the fused head's metrics at the top (as any run's), every head's under "heads"
+    if heads is not None:  # the prediction head's metrics at the top (as any run's), every head's under "heads"
         metrics["heads"] = {h: {k: r.as_dict()[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5")}
                             for h, r in heads.items()}
+        metrics["predict_head"] = model.predict_head
     if out is not None:
         result.write(out)
         (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -346,6 +348,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         return
     print(f"{resolve_checkpoint(ckpt)} on {args.data}: {result.num_videos} videos "
           f"({args.clips} clips × {args.crops} crops each), {result.num_skipped} unreadable skipped")
+    if heads is not None:
+        print(f"  predictions come from the {model.predict_head} head (chosen on the run's held-out split)")
     for head, r in (heads or {"": result}).items():
         label = f"{head} head: " if head else ""
         print(f"  {label}clip  top-1 {r.clip_top1:.4f}  top-5 {r.clip_top5:.4f}")

@@ -126,6 +126,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     model = create_model(metadata["architecture"], int(metadata["num_classes"]), **overrides)
     load_state_checked(model, model_state(tensors), source=str(path), source_arch=metadata["architecture"])
     model.classes = checkpoint_classes(metadata)
+    if "predict_head" in metadata and hasattr(model, "predict_head"):  # a multi-modal run's choice
+        model.predict_head = metadata["predict_head"]
     return model.to(device) if device is not None else model
 
 

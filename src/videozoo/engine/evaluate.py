@@ -237,7 +237,7 @@ def audio_settings_of(path: str | os.PathLike) -> AudioConfig:
 def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[str], settings: InputSettings,
                   clips: int = 3, top: int = 5, audio: AudioConfig | None = None) -> list[tuple[str, float]]:
     """Top-``top`` classes of one video with their probabilities (mean softmax over ``clips`` centre crops; for
-    a multi-modal model its fused head's, with ``audio`` its spectrogram settings)."""
+    a multi-modal model its prediction head's, with ``audio`` its spectrogram settings)."""
     items = [VideoItem(str(video), 0)]
     net = predictor.model
     if net.modalities:
@@ -250,7 +250,8 @@ def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[
     if item.get("skipped"):
         raise VideoError(item["error"])
     if net.modalities:
-        probs = multimodal_scores(predictor, collate_videos([item]), _modality_keys(net, dataset))["fused"][0].mean(0)
+        scores = multimodal_scores(predictor, collate_videos([item]), _modality_keys(net, dataset))
+        probs = scores[net.predict_head][0].mean(0)
     else:
         probs = scores_of_views(predictor, item["video"]).mean(0)
     best = probs.topk(min(top, len(classes)))

@@ -8,7 +8,7 @@
           ──► per-class temporal NMS ──► segments (start, end, class, score)
 
 A window is one clip of the checkpoint's own sampling (its span in seconds), scored through the evaluation
-path (a late-fusion model: its fused head, frames and sound), so localisation sees exactly what
+path (a late-fusion model: its prediction head, frames and sound), so localisation sees exactly what
 classification saw. The grouping at several thresholds is that of Zhao et al. (ICCV 2017, "temporal
 actionness grouping"); the inner − outer score, the contrast that SSN and BSN use, ranks a run that covers
 the action above one cut inside it (whose flanks still score high) and one spilling over it (whose inside
@@ -103,7 +103,7 @@ def score_windows(predictor: Predictor, path: str | os.PathLike, classes: list[s
         dataset = multimodal_dataset(items, classes, settings, net.modalities, train=False,
                                      audio=audio or AudioConfig())
         result = evaluate_multimodal(predictor, dataset, batch_size=config.batch_size,
-                                     num_workers=config.num_workers)["fused"]
+                                     num_workers=config.num_workers)[net.predict_head]
     else:
         dataset = VideoDataset(items, classes, settings.sampling, settings.transform(1), train=False)
         result = evaluate(predictor, dataset, batch_size=config.batch_size, num_workers=config.num_workers)

@@ -12,7 +12,11 @@ set by ``cfg.blend.weighting`` (see :mod:`videozoo.engine.gblend`):
   with the OGR of the epoch and the weights in use, into ``metrics.csv``,
   TensorBoard and ``modality_losses.png`` (training and held-out loss per head:
   which modality overfits is plain to see);
-- ``fused_top1`` etc. on ``data.val`` when given.
+- ``fused_top1`` etc. on ``data.val`` when given;
+- the head predictions come from (``predict_head``, saved with the checkpoint): the one with the lowest
+  held-out loss (highest accuracy with ``blend.metric=accuracy``) after the last epoch, the fused head on a
+  tie. G-Blend can weight the fused head near zero, which then stops learning while a modality's head goes
+  on (measured on real scenes with real sound: docs/multimodal.md); V is what chooses between them.
 
 The run folder is laid out as a single-modality run's (``config.yaml``,
 ``classes.txt``, checkpoints with the weights in their metadata).
@@ -34,6 +38,7 @@ from torch import nn
 
 from ..data.audio import has_audio
 from ..data.datasets import AudioConfig, DataError, VideoDataset, data_root_of, load_items, write_classes
+from ..data.transforms import PER_CLIP
 from ..models.multimodal import FUSED
 from ..models.registry import create_model, get_entry, zoo_order
 from . import distributed as dist_utils
@@ -90,9 +95,14 @@ class MultiModalTrainer:
 
         self.modalities = dict(b.modalities)
         start = self._finetune_source() if cfg.train.finetune and not resume else None
+        if start is None and not resume and d.normalization is None and "rgb" in self.modalities:
+            # From scratch, as a single network's run: each clip standardised on its own. Measured on real
+            # scenes with real sound (docs/multimodal.md): the family's constants left the RGB backbone behind.
+            d.normalization = PER_CLIP
         visual = visual_modality(self.modalities)
         # Clip settings (saved in the checkpoints for eval) also for audio alone: the dataset samples clips.
         self.inputs = resolve_inputs(d, self.modalities[visual] if visual else "r2plus1d_18", self.train_items)
+        d.normalization = self.inputs.normalization  # config.yaml records what the run used (a resume reads it)
         if b.fusion_hidden is None:  # resolved into the config, so that config.yaml (and a resume) rebuild this net
             b.fusion_hidden = start["spec"].fusion_hidden if start is not None and start["modality"] is None else 512
         model = create_model("multimodal", len(self.classes), backbones=self.modalities,
@@ -120,6 +130,7 @@ class MultiModalTrainer:
             self.measure_sets["val"] = self._dataset(self.val_items, train=False)
         self.metrics: list[dict] = []
         self.weights = self._initial_weights()
+        self.predict_head = FUSED
 
     def _finetune_source(self) -> dict:
         """``train.finetune``: a multi-modal run's checkpoint (every backbone) or one network's checkpoint or
@@ -233,8 +244,16 @@ class MultiModalTrainer:
         row = self.core.train_epoch(self.loader, epoch, step, optimizer, scheduler, epochs=epochs)
         return {"train_loss": row["train_loss"], "lr": row["lr"], "clips_per_s": row["clips_per_s"]}
 
+    def choose_predict_head(self, measured: dict) -> str:
+        """The head with the best held-out metric in ``measured`` (lowest loss, or highest accuracy), the fused
+        head on a tie: what the run predicts with."""
+        k, sign = (0, 1.0) if self.cfg.blend.metric == "loss" else (1, -1.0)
+        best = min(self.heads, key=lambda h: (sign * measured["holdout"][h][k], h != FUSED))
+        self.predict_head = self.model.predict_head = best
+        return best
+
     def _record(self, epoch: int, phase: str, row: dict, measured: dict, previous: dict | None) -> dict:
-        row = {"epoch": epoch, "phase": phase, **row}
+        row = {"epoch": epoch, "phase": phase, "predict_head": self.choose_predict_head(measured), **row}
         for h in self.heads:
             row[f"{h}_weight"] = self.weights[h]
             row[f"{h}_train_loss"], row[f"{h}_train_top1"] = measured["train_subset"][h]
@@ -309,7 +328,7 @@ class MultiModalTrainer:
             states={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": {"torch": torch.get_rng_state()}},
             info={**info, "weights": self.weights, "metrics": self.metrics},
-            metadata={"blend_weights": json.dumps(self.weights),
+            metadata={"blend_weights": json.dumps(self.weights), "predict_head": self.predict_head,
                       "data_settings": self.inputs.to_json(),
                       **({"audio_settings": json.dumps(dataclasses.asdict(self.audio))} if self.audio else {})})
 
@@ -378,11 +397,13 @@ class MultiModalTrainer:
         if main:
             (self.out / "blend.json").write_text(json.dumps({"weighting": b.weighting, "estimate": b.estimate,
                                                              "final": self.weights, "estimates": estimates,
+                                                             "predict_head": self.predict_head,
                                                              "audio_tracks": self.audio_tracks,
                                                              "skipped": dict(self.skips.errors)}, indent=2))
             self.plot()
             log.info("%s", self.skips.summary())
-        return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics}
+        return {"out": self.out, "weights": self.weights, "estimates": estimates, "metrics": self.metrics,
+                "predict_head": self.predict_head}
 
     def _estimate_after(self, e: int, epochs: int, epoch_no: int, optimizer, scheduler, history: dict,
                         estimates: list) -> None:
@@ -404,9 +425,11 @@ class MultiModalTrainer:
             if writer is not None and isinstance(value, float) and math.isfinite(value):
                 writer.add_scalar(key, value, epoch_no)
         self._write_metrics()
-        log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s", epoch_no, phase, row["train_loss"],
-                 row[f"{FUSED}_holdout_top1"],
-                 f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "")
+        head = row["predict_head"]
+        log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s; predicting with the %s head%s", epoch_no,
+                 phase, row["train_loss"], row[f"{FUSED}_holdout_top1"],
+                 f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "", head,
+                 f" (val top-1 {row[f'{head}_val_top1']:.3f})" if head != FUSED and f"{head}_val_top1" in row else "")
 
     def _estimates_now(self, phase: str, epoch: int, epochs: int) -> bool:
         """Estimate after ``epoch`` (0-based) of a phase of ``epochs``? Joint: on the schedule (offline at the end
@@ -423,6 +446,8 @@ class MultiModalTrainer:
         states, info = restore_training_state(self.out, self.model, self.classes, self.cfg.data.train,
                                               multimodal=True)
         self.weights, self.metrics = dict(info["weights"]), list(info["metrics"])
+        if self.metrics and "predict_head" in self.metrics[-1]:
+            self.predict_head = self.model.predict_head = self.metrics[-1]["predict_head"]
         log.info("resuming %s after epoch %d (%s)", self.out, info["epoch"], info["phase"])
         return states, info
 

@@ -9,7 +9,9 @@
 
 ``forward`` takes a dict of modality tensors and returns a dict of logits,
 one per modality and ``"fused"``; :mod:`videozoo.engine.gblend` weighs their
-losses.
+losses. ``predict_head`` names the head a prediction comes from: ``"fused"``
+unless a G-Blend run found another better on its held-out split (a head that
+G-Blend weighted near zero stops learning), saved with the checkpoint.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class MultiModalNet(VideoNet):
         self.fused_head = nn.Sequential(*layers)
         self.num_features = total
         self.in_channels = None  # a dict of modality tensors, not one clip
+        self.predict_head = FUSED  # the head predictions come from (a run's checkpoint says which)
 
     @property
     def head_names(self) -> tuple[str, ...]:
