@@ -184,6 +184,9 @@ def test_synth_localize_and_localize_cli(tmp_path, capsys):
     assert all(s.label != "background" and 0 <= s.start < s.end <= 6.0 for segs in predicted.values() for s in segs)
     assert main(["eval-localization", "--annotations", str(data / "annotations.json"), "--predictions", str(out),
                  "--subset", "validation"]) == 0
+    capsys.readouterr()
+    assert main(["synth", str(tmp_path / "x"), "--task", "localize", "--source", "photos", "--audio", "0.5"]) == 2
+    assert "--source photos, --audio: for --task classify" in capsys.readouterr().err
 
 
 LOCALIZE_MIN, LOCALIZE_MARGIN = 0.3, 0.2  # mAP at tIoU 0.5; measured: docs/transfer.md

@@ -390,6 +390,13 @@ def _checkpoint_or_pretrained(args: argparse.Namespace) -> str:
 def _synth_untrimmed(args: argparse.Namespace) -> None:
     from .data.untrimmed import UntrimmedConfig, make_untrimmed_dataset
 
+    classify_only = {"--source photos": args.source != "shapes", "--images": args.images, "--audio": args.audio,
+                     "--sounds": args.sounds, "--motion": args.motion != 1.0, "--still": args.still,
+                     "--val-per-class": args.val_per_class is not None}
+    if any(classify_only.values()):
+        raise UsageError(f"{', '.join(k for k, v in classify_only.items() if v)}: for --task classify; --task "
+                         "localize writes still objects and motions (--classes, --per-class, --frames, --val-videos, "
+                         "--seconds, --size, --fps)")
     given = {"classes": args.classes, "per_class": args.per_class, "clip_frames": args.frames,
              "val_videos": args.val_videos, "seconds": args.seconds, "size": args.size, "fps": args.fps}
     try:
@@ -432,7 +439,7 @@ def _inference_model(args: argparse.Namespace):
             or (model.modalities and "flow" in model.modalities)):
         raise UsageError(f"{args.checkpoint} takes optical flow, not RGB frames: score it with "
                          "`videozoo eval --checkpoint ... --flow-root FLOW`")
-    # A G-Blend run predicts with its fused head, from the frames and the sound.
+    # A G-Blend run predicts with its prediction head, from the frames and the sound.
     audio = audio_settings_of(args.checkpoint) if model.modalities else None
     return model, classes, settings, audio
 
