@@ -23,6 +23,7 @@ from pathlib import Path
 from .datasets import DataError
 
 AMBIGUOUS = "Ambiguous"  # THUMOS'14's label for stretches that are neither action nor background
+BACKGROUND = "background"  # the class of what lies between actions (THUMOS'14's convention); never reported
 
 
 @dataclass(frozen=True)

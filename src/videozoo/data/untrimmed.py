@@ -24,10 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .encode import write_video
-from .segments import Segment
+from .segments import BACKGROUND, Segment
 from .synthetic import MOTIONS, REPRODUCIBLE_X264, render_motion
-
-BACKGROUND = "background"
 
 
 @dataclass(frozen=True)

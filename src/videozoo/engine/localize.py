@@ -25,13 +25,11 @@ import numpy as np
 
 from ..data.datasets import AudioConfig, VideoDataset, VideoItem, open_reader
 from ..data.decode import VideoError
-from ..data.segments import Segment
+from ..data.segments import BACKGROUND, Segment
 from .evaluate import evaluate, evaluate_multimodal
 from .inputs import InputSettings, multimodal_dataset
 from .predictor import Predictor
 from .segment_metrics import tiou
-
-BACKGROUND = "background"
 
 
 @dataclass(frozen=True)
