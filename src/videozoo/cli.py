@@ -183,6 +183,10 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     if args.task == "localize":
         return _synth_untrimmed(args)
+    if args.task == "detect":
+        return _synth_actors(args)
+    if args.train_videos is not None:
+        raise UsageError("--train-videos: for --task detect (--task classify takes --per-class)")
     av = args.audio == "av"
     source = "photos" if args.images else args.source
     # Sizes left unsaid take the source's defaults (SynthConfig's for shapes, PHOTO_DEFAULTS for photos).
@@ -235,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             overrides.append(item)
     quick = {"model.name": args.model, "data.train": args.data, "data.val": args.val, "train.epochs": args.epochs,
              "out": args.out, "train.batch_size": args.batch_size, "optim.lr": args.lr,
-             "train.finetune": args.finetune, "data.classes": args.classes}
+             "train.finetune": args.finetune, "data.classes": args.classes, "detect.proposals": args.proposals}
     flags = [f"{k}={v}" for k, v in quick.items() if v is not None]
     if args.freeze_backbone:
         flags.append("optim.freeze_backbone=true")
@@ -387,16 +391,21 @@ def _checkpoint_or_pretrained(args: argparse.Namespace) -> str:
     return args.checkpoint
 
 
+def _refuse_classify_options(args: argparse.Namespace, task: str, takes: str, extra: dict | None = None) -> None:
+    """A one-line usage error when ``--task task`` is given options of the classification set only."""
+    classify_only = {"--source photos": args.source != "shapes", "--images": args.images, "--audio": args.audio,
+                     "--sounds": args.sounds, "--motion": args.motion != 1.0, "--still": args.still,
+                     "--val-per-class": args.val_per_class is not None, **(extra or {})}
+    if any(classify_only.values()):
+        raise UsageError(f"{', '.join(k for k, v in classify_only.items() if v)}: for --task classify; --task "
+                         f"{task} takes {takes}")
+
+
 def _synth_untrimmed(args: argparse.Namespace) -> None:
     from .data.untrimmed import UntrimmedConfig, make_untrimmed_dataset
 
-    classify_only = {"--source photos": args.source != "shapes", "--images": args.images, "--audio": args.audio,
-                     "--sounds": args.sounds, "--motion": args.motion != 1.0, "--still": args.still,
-                     "--val-per-class": args.val_per_class is not None}
-    if any(classify_only.values()):
-        raise UsageError(f"{', '.join(k for k, v in classify_only.items() if v)}: for --task classify; --task "
-                         "localize writes still objects and motions (--classes, --per-class, --frames, --val-videos, "
-                         "--seconds, --size, --fps)")
+    _refuse_classify_options(args, "localize", "--classes, --per-class, --frames, --val-videos, --seconds, --size, "
+                                               "--fps", {"--train-videos": args.train_videos is not None})
     given = {"classes": args.classes, "per_class": args.per_class, "clip_frames": args.frames,
              "val_videos": args.val_videos, "seconds": args.seconds, "size": args.size, "fps": args.fps}
     try:
@@ -408,6 +417,25 @@ def _synth_untrimmed(args: argparse.Namespace) -> None:
           f"background) and {config.val_videos} untrimmed videos of {config.seconds:g} s to {args.out}: "
           f"{paths['train']}, {paths['annotations']} (the videos' action segments), {paths['val']} (their segments "
           f"and the background between), {paths['classes']}")
+
+
+def _synth_actors(args: argparse.Namespace) -> None:
+    from .data.actors import ActorsConfig, make_actors_dataset
+
+    _refuse_classify_options(args, "detect", "--classes, --train-videos, --val-videos, --frames, --size, --fps",
+                             {"--per-class": args.per_class is not None, "--seconds": args.seconds is not None})
+    given = {"classes": args.classes, "train_videos": args.train_videos, "val_videos": args.val_videos,
+             "frames": args.frames, "fps": args.fps}
+    if args.size is not None:  # the frame's height; 4:3 as UCF101-24's 320×240
+        given.update(height=args.size, width=args.size * 4 // 3 // 2 * 2)
+    try:
+        config = ActorsConfig(**{k: v for k, v in given.items() if v is not None}, seed=args.seed)
+        paths = make_actors_dataset(args.out, config)
+    except ValueError as e:
+        raise SystemExit(f"videozoo synth: {e}") from None
+    print(f"wrote {config.train_videos} training and {config.val_videos} validation videos of actors doing "
+          f"{config.classes} actions to {args.out}: {paths['train_boxes']} and {paths['val_boxes']} (their boxes), "
+          f"{paths['proposals']} (a person detector's boxes), {paths['classes']}")
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
@@ -476,6 +504,104 @@ def cmd_localize(args: argparse.Namespace) -> None:
               f"videos{f'; {failed} unreadable video(s) skipped' if failed else ''}", file=sys.stderr)
     if failed and not predictions:
         raise VideoError(f"none of the {failed} videos could be read")
+
+
+def _box_annotations(args: argparse.Namespace, resolve: bool = True):
+    """The annotated videos and classes of ``--annotations`` (its format from its name unless given)."""
+    from .data.boxes import box_format_of, load_box_annotations
+
+    fmt = args.format or box_format_of(args.annotations)
+    if fmt is None:
+        raise UsageError(f"{args.annotations}: not a CSV of boxes (video,frame,x1,y1,x2,y2,label) nor an ACT pickle; "
+                         "give --format")
+    return load_box_annotations(args.annotations, fmt=fmt, root=args.root, split=args.split, subset=args.subset,
+                                resolve=resolve)
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    from .data.boxes import resolve_video
+    from .engine.detection import DetectOptions, annotated_boxes, detect_actions, proposal_boxes, write_detections
+    from .engine.evaluate import load_for_inference
+    from .engine.predictor import Predictor
+
+    if bool(args.proposals) == bool(args.annotations):
+        raise UsageError("give the boxes to classify: --proposals (a person detector's) or --annotations (the "
+                         "annotated actors')")
+    model, classes, settings = load_for_inference(args.checkpoint, detector=True)
+    actions = classes[:-1]  # the last class is background
+    if args.proposals:
+        boxes = proposal_boxes(args.proposals)
+        root = Path(args.root) if args.root else Path(args.proposals).parent
+    else:
+        items, _ = _box_annotations(args, resolve=False)
+        boxes = annotated_boxes(items)
+        root = Path(args.root) if args.root else Path(args.annotations).parent
+    wanted = args.videos or sorted(boxes)
+    unknown = [v for v in wanted if v not in boxes]
+    if unknown:
+        raise UsageError(f"no boxes for {len(unknown)} video(s), e.g. {unknown[0]!r}")
+    options = DetectOptions(every=args.every, link_iou=args.link_iou, batch_size=args.batch_size)
+    predictor = Predictor(model, precision=args.precision)
+    failed = []
+    videos = {}
+    for video in wanted:
+        try:
+            videos[video] = resolve_video(root, video)
+        except ValueError as e:
+            failed.append(video)
+            print(f"{video}: skipped: {e}", file=sys.stderr)
+    detections, tubes = detect_actions(predictor, videos, boxes, actions, settings, options,
+                                       on_error=lambda v, e: (failed.append(v),
+                                                              print(f"{v}: skipped: {e}", file=sys.stderr)))
+    if args.out:
+        write_detections(args.out, actions, detections, tubes)
+    for video in detections:
+        best = sorted(tubes[video], key=lambda t: -t.score)[:args.show]
+        if args.json:
+            print(json.dumps({"video": video, "frames": len(detections[video]),
+                              "tubes": [{"label": actions[t.label], "score": t.score, "first": int(t.frames[0]),
+                                         "last": int(t.frames[-1])} for t in best]}))
+            continue
+        print(f"{video}: {len(detections[video])} frames, {len(tubes[video])} tubes")
+        for t in best:
+            print(f"  {actions[t.label]:20s} {t.score:.3f}  frames {t.frames[0]}–{t.frames[-1]}")
+    if args.out:
+        print(f"wrote {args.out}: {len(detections)} videos{f'; {len(failed)} unreadable skipped' if failed else ''}",
+              file=sys.stderr)
+    if failed and not detections:
+        raise SystemExit(f"videozoo detect: none of the {len(failed)} videos could be read")
+
+
+def cmd_eval_detection(args: argparse.Namespace) -> None:
+    from .engine.box_metrics import detection_map
+    from .engine.detection import read_detections
+
+    items, classes = _box_annotations(args, resolve=False)
+    found, detections, tubes = read_detections(args.detections)
+    missing = [c for c in classes if c not in found]
+    if missing:
+        raise UsageError(f"{args.detections} scores no {', '.join(missing[:3])} (classes of {args.annotations})")
+    order = [found.index(c) for c in classes]  # the annotations' class order
+    for frames in detections.values():
+        for d in frames:
+            d.scores = d.scores[:, order]
+    for ts in tubes.values():
+        for t in ts:
+            t.label = classes.index(found[t.label]) if found[t.label] in classes else -1
+    result = detection_map(detections, tubes, {item.video: item for item in items}, classes, args.iou,
+                           tuple(args.video_iou))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.as_dict(), indent=2))
+    if result.missing_videos:
+        print(f"{len(result.missing_videos)} annotated video(s) have no detections, counted as missed (e.g. "
+              f"{result.missing_videos[0]})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return
+    print(f"{result.num_videos} videos, {len(classes)} classes")
+    print(f"frame-mAP@{args.iou:g}  {result.frame_map:.3f}")
+    for t, m in zip(result.video_thresholds, result.video_map, strict=True):
+        print(f"video-mAP@{t:g}  {m:.3f}")
 
 
 def cmd_eval_localization(args: argparse.Namespace) -> None:
@@ -708,6 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub, lists)
     _add_feature_commands(sub, lists)
     _add_transfer_commands(sub)
+    _add_detection_commands(sub)
     return parser
 
 
@@ -813,12 +940,16 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
                    help="the share S of videos whose objects stand still (default 0): their picture says nothing "
                         "of the class, without showing another class's motion")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--task", choices=["classify", "localize"], default="classify",
+    p.add_argument("--task", choices=["classify", "localize", "detect"], default="classify",
                    help="localize: untrimmed videos (still objects, moving during action segments) with their "
-                        "segments in ActivityNet's JSON, to train and test temporal localisation")
+                        "segments in ActivityNet's JSON, to train and test temporal localisation; detect: actors "
+                        "doing actions, their boxes on every frame, to train and test action detection")
     p.add_argument("--val-videos", type=int, help="--task localize: untrimmed validation videos (default 4; "
                                                    "--per-class: trimmed training clips, default 20, --frames their "
-                                                   "length, default 24)")
+                                                   "length, default 24); --task detect: validation videos "
+                                                   "(default 16)")
+    p.add_argument("--train-videos", type=int, help="--task detect: training videos (default 48; --size the "
+                                                     "frame height, default 96, 4:3)")
     p.add_argument("--seconds", type=float, help="--task localize: each video's length (default 10)")
     p.set_defaults(func=cmd_synth)
 
@@ -862,9 +993,12 @@ def _add_train_command(sub) -> None:
     p.add_argument("settings", nargs="*", help="a YAML config file or a recipe's name (`videozoo configs`) and/or "
                                                "dotted overrides like optim.lr=0.05")
     p.add_argument("--model")
-    p.add_argument("--data", help="training list (CSV, Kinetics CSV) or a folder per class")
+    p.add_argument("--data", help="training list (CSV, Kinetics CSV) or a folder per class; a CSV of actor boxes "
+                                  "(video,frame,x1,y1,x2,y2,label) or an ACT pickle trains an action detector")
     p.add_argument("--val", help="validation list")
     p.add_argument("--classes", help="classes.txt fixing the class order")
+    p.add_argument("--proposals", help="action detection (--data a CSV of boxes): a person detector's boxes on the "
+                                       "training videos; those on no actor teach the background class")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -946,7 +1080,8 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
 
 
 def _add_transfer_commands(sub) -> None:
-    """The papers' transfer tasks beyond clip classification: localize, eval-localization, similarity."""
+    """The papers' transfer tasks beyond clip classification: localize, eval-localization, similarity (and
+    :func:`_add_detection_commands`)."""
     from .engine.config import PRECISIONS
 
     p = sub.add_parser("localize", help="action segments in untrimmed videos (sliding windows, grouping, "
@@ -990,6 +1125,47 @@ def _add_transfer_commands(sub) -> None:
     p.add_argument("--C", type=float, default=1.0, help="the SVM's inverse regularisation strength")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_similarity)
+
+
+def _add_detection_commands(sub) -> None:
+    """Spatio-temporal action detection: detect, eval-detection."""
+    from .engine.config import PRECISIONS
+
+    p = sub.add_parser("detect", help="spatio-temporal action detection: every box of a person detector (or the "
+                                      "annotated actors) classified from the clip around its frame, linked into "
+                                      "tubes; --out writes what eval-detection reads")
+    p.add_argument("--checkpoint", required=True, help="an action detector's checkpoint (or its run folder)")
+    p.add_argument("--proposals", help="a person detector's boxes: CSV video,frame,x1,y1,x2,y2[,score]")
+    p.add_argument("--annotations", help="or the annotated actors' boxes (a CSV of boxes or an ACT pickle): "
+                                         "the oracle-box protocol")
+    p.add_argument("--format", choices=["boxes", "act"], help="--annotations' format (default: from its name)")
+    p.add_argument("--subset", default="test", help="ACT pickle: train or test videos (default test)")
+    p.add_argument("--split", type=int, default=1, help="ACT pickle: the split (default 1)")
+    p.add_argument("--root", help="folder the videos' ids start from (default: the box file's folder)")
+    p.add_argument("--videos", nargs="+", help="only these video ids")
+    p.add_argument("--every", type=int, default=1, help="detect on every n-th frame that has boxes (default 1)")
+    p.add_argument("--link-iou", type=float, default=0.3, help="box IoU that links two frames' boxes (default 0.3)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--show", type=int, default=5, help="tubes printed per video")
+    p.add_argument("--out", help="write every frame's scored boxes and the tubes to this JSON")
+    p.add_argument("--json", action="store_true", help="print one JSON line per video")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("eval-detection", help="frame-mAP and video-mAP of `videozoo detect --out` (UCF101-24, "
+                                              "JHMDB)")
+    p.add_argument("--annotations", required=True, help="a CSV of boxes or an ACT pickle (UCF101v2-GT.pkl …)")
+    p.add_argument("--detections", required=True, help="the JSON of `videozoo detect --out`")
+    p.add_argument("--format", choices=["boxes", "act"], help="--annotations' format (default: from its name)")
+    p.add_argument("--subset", default="test", help="ACT pickle: train or test videos (default test)")
+    p.add_argument("--split", type=int, default=1, help="ACT pickle: the split (default 1)")
+    p.add_argument("--root", help=argparse.SUPPRESS)
+    p.add_argument("--iou", type=float, default=0.5, help="frame-mAP's box IoU (default 0.5)")
+    p.add_argument("--video-iou", type=float, nargs="+", default=[0.2, 0.5],
+                   help="video-mAP's spatio-temporal IoUs (default 0.2 0.5)")
+    p.add_argument("--out", help="write the result (per class too) as JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_detection)
 
 
 def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:

@@ -151,15 +151,34 @@ class SynthConfig:
         return self.motion_of(int(draw.integers(self.classes)))
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Smooth random colour field: bilinear upsampling of a 4×4 grid of colours."""
+def smooth_background(rng: np.random.Generator, height: int, width: int | None = None) -> np.ndarray:
+    """Smooth random colour field ``(height, width, 3)`` (square by default): bilinear upsampling of a 4×4 grid
+    of colours."""
     grid = rng.uniform(30, 200, (4, 4, 3))
-    x = np.linspace(0, 3, size)
-    i = np.clip(x.astype(int), 0, 2)
-    f = (x - i)[:, None]
-    rows = grid[i] * (1 - f)[:, :, None] + grid[i + 1] * f[:, :, None]  # (size, 4, 3)
-    cols = rows[:, i] * (1 - f.T)[:, :, None] + rows[:, i + 1] * f.T[:, :, None]
-    return cols
+
+    def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
+        x = np.linspace(0, 3, n)
+        i = np.clip(x.astype(int), 0, 2)
+        return i, x - i
+
+    i, f = axis(height)
+    j, g = axis(width or height)
+    rows = grid[i] * (1 - f)[:, None, None] + grid[i + 1] * f[:, None, None]  # (height, 4, 3)
+    return rows[:, j] * (1 - g)[None, :, None] + rows[:, j + 1] * g[None, :, None]
+
+
+def paint_shape(frame: np.ndarray, dx: np.ndarray, dy: np.ndarray, theta: float, scale: float, shape: dict
+                ) -> np.ndarray:
+    """``frame`` ``(H, W, 3)`` with a striped rectangle painted on it: ``dx``, ``dy`` each pixel's offset from
+    the shape's centre, ``theta`` its angle, ``scale`` its size factor; ``shape`` holds ``half`` (half width and
+    height), ``stripe`` (band width) and ``colors`` (its two colours)."""
+    u = (math.cos(theta) * dx + math.sin(theta) * dy) / scale
+    v = (-math.sin(theta) * dx + math.cos(theta) * dy) / scale
+    half_w, half_h = shape["half"]
+    inside = (np.abs(u) < half_w) & (np.abs(v) < half_h)
+    band = (np.floor((u + half_w) / shape["stripe"]).astype(int) % 2)[..., None]
+    stripes = np.where(band == 0, shape["colors"][0], shape["colors"][1])
+    return np.where(inside[..., None], stripes, frame)
 
 
 def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator, objects: int = 3,
@@ -170,7 +189,7 @@ def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator,
     videos)."""
     vx, vy, spin, growth = STILL if motion == "still" else MOTIONS[motion]
     speed = rng.uniform(0.8, 1.2)
-    background = _background(look or rng, size)
+    background = smooth_background(look or rng, size)
     shared_colors = look.uniform(0, 255, (objects, 2, 3)) if look is not None else None
     lo, hi = np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1])
     shapes = [
@@ -191,13 +210,7 @@ def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator,
             scale = math.exp(lo + (shape["log_scale"] - lo + t * growth * speed) % (hi - lo))
             dx = (xs - x0 + size / 2) % size - size / 2  # distances on the torus
             dy = (ys - y0 + size / 2) % size - size / 2
-            u = (math.cos(theta) * dx + math.sin(theta) * dy) / scale
-            v = (-math.sin(theta) * dx + math.cos(theta) * dy) / scale
-            half_w, half_h = shape["half"]
-            inside = (np.abs(u) < half_w) & (np.abs(v) < half_h)
-            band = (np.floor((u + half_w) / shape["stripe"]).astype(int) % 2)[..., None]
-            stripes = np.where(band == 0, shape["colors"][0], shape["colors"][1])
-            frame = np.where(inside[..., None], stripes, frame)
+            frame = paint_shape(frame, dx, dy, theta, scale, shape)
         frame = frame + rng.normal(0, 6, frame.shape)
         out[t] = np.clip(frame, 0, 255).astype(np.uint8)
     return out

@@ -24,6 +24,7 @@ from ..models.registry import create_model
 
 FORMAT = "videozoo"
 FORMAT_VERSION = "1"
+DETECTION = "detection"  # the ``task`` metadata of an action detector's checkpoint (else a classifier's)
 
 
 class CheckpointError(ValueError):
@@ -123,7 +124,13 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     """
     tensors, metadata = read_checkpoint(path)
     overrides = json.loads(metadata.get("overrides", "{}"))
-    model = create_model(metadata["architecture"], int(metadata["num_classes"]), **overrides)
+    if metadata.get("task") == DETECTION:  # a zoo backbone under a box head (models.detection)
+        from ..models.detection import ActionDetector
+
+        model = ActionDetector(create_model(metadata["architecture"], 0, **overrides), int(metadata["num_classes"]),
+                               **json.loads(metadata.get("detection_head", "{}")))
+    else:
+        model = create_model(metadata["architecture"], int(metadata["num_classes"]), **overrides)
     load_state_checked(model, model_state(tensors), source=str(path), source_arch=metadata["architecture"])
     model.classes = checkpoint_classes(metadata)
     if "predict_head" in metadata and hasattr(model, "predict_head"):  # a multi-modal run's choice

@@ -26,12 +26,13 @@ class ConfigError(ValueError):
 
 # The allowed values of every config key with a fixed set of them, declared once: the config check and the
 # command line's flags read them from here (data.normalization's are the presets of data.transforms).
-FORMATS = ("auto", "csv", "folder", "kinetics", "ssv2", "ucf101", "hmdb51")
+FORMATS = ("auto", "csv", "folder", "kinetics", "ssv2", "ucf101", "hmdb51")  # labelled videos (data.datasets)
+BOX_FORMATS = ("boxes", "act")  # actor boxes (data.boxes): a run of one of these trains an action detector
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CROPS = (1, 3, 5, 10)
 MODALITIES = ("rgb", "flow", "audio")  # blend.modalities' keys
 CHOICES: dict[str, tuple] = {
-    "data.format": FORMATS,
+    "data.format": FORMATS + BOX_FORMATS,
     "data.backend": ("pyav", "torchcodec"),
     "data.modality": ("rgb", "flow"),
     "data.worker_start": ("fork", "forkserver", "spawn"),
@@ -148,6 +149,17 @@ class BlendConfig:
 
 
 @dataclass
+class DetectionConfig:
+    """Spatio-temporal action detection (videozoo.engine.detection): a run whose data.format is boxes or act."""
+
+    proposals: str | None = None  # a person detector's boxes on the training videos (CSV); unmatched: background
+    positive_iou: float = 0.5  # a proposal overlapping an actor this much takes the actor's action
+    keys_per_video: int = 4  # key frames (clips) drawn from each video per epoch; validation: evenly spaced
+    roi_size: int = 7  # RoIAlign's output, r × r
+    dropout: float = 0.5  # before the box classifier (SlowFast's AVA head)
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -155,6 +167,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     blend: BlendConfig = field(default_factory=BlendConfig)
+    detect: DetectionConfig = field(default_factory=DetectionConfig)
     out: str = "runs/run"
 
 
@@ -248,6 +261,7 @@ def check_config(cfg: RunConfig, need_train: bool = True) -> None:
     _check_choices(cfg)
     _check_values(cfg)
     _check_blend(cfg)
+    _check_detection(cfg)
     _check_files(cfg, need_train)
 
 
@@ -315,6 +329,26 @@ def _check_blend(cfg: RunConfig) -> None:
     _positive("blend.super_epoch", b.super_epoch)
     if b.min_gain < 0:
         raise ConfigError(f"config key 'blend.min_gain': must be ≥ 0, got {b.min_gain}")
+
+
+def _check_detection(cfg: RunConfig) -> None:
+    det = cfg.detect
+    if cfg.data.format not in BOX_FORMATS:
+        if det.proposals:
+            raise ConfigError("config key 'detect.proposals': proposals are for detection runs (data.format boxes "
+                              "or act)")
+        return
+    if cfg.blend.modalities:
+        raise ConfigError("config key 'blend.modalities': a detection run (data.format boxes / act) trains one "
+                          "RGB backbone")
+    if not 0 < det.positive_iou <= 1:
+        raise ConfigError(f"config key 'detect.positive_iou': must be in (0, 1], got {det.positive_iou}")
+    _positive("detect.roi_size", det.roi_size)
+    _positive("detect.keys_per_video", det.keys_per_video)
+    if not 0 <= det.dropout < 1:
+        raise ConfigError(f"config key 'detect.dropout': must be in [0, 1), got {det.dropout}")
+    if det.proposals and not Path(det.proposals).is_file():
+        raise ConfigError(f"config key 'detect.proposals': file not found: {det.proposals}")
 
 
 def _check_files(cfg: RunConfig, need_train: bool) -> None:

@@ -107,6 +107,12 @@ def to_memory_format(model: nn.Module, memory_format: torch.memory_format) -> nn
     return model
 
 
+def collate_of(dataset: Dataset) -> Callable[[list[dict]], dict]:
+    """How a batch of ``dataset``'s items is stacked: its own ``collate`` (boxes of varying count) or
+    :func:`~videozoo.data.datasets.collate_videos`."""
+    return getattr(dataset, "collate", collate_videos)
+
+
 def _set_epoch(loader, epoch: int) -> None:
     """The epoch for the loader's sampler (its order) and dataset (its clips), where they take one."""
     for part in (getattr(loader, "sampler", None), getattr(loader, "dataset", None)):
@@ -180,7 +186,7 @@ class TrainingCore:
         sampler = DistributedSampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True,
                                      seed=cfg.train.seed, drop_last=drop_last)
         return DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=EpochSampler(sampler),
-                          num_workers=d.num_workers, collate_fn=collate_videos, drop_last=drop_last,
+                          num_workers=d.num_workers, collate_fn=collate_of(dataset), drop_last=drop_last,
                           pin_memory=self.device.type == "cuda", persistent_workers=d.num_workers > 0,
                           **loader_start(d))
 
@@ -299,7 +305,7 @@ class TrainingCore:
             indices = list(range(self.dist.rank, len(dataset), self.dist.world_size))
             d = self.cfg.data
             loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=self.cfg.train.batch_size,
-                                num_workers=d.num_workers, collate_fn=collate_videos,
+                                num_workers=d.num_workers, collate_fn=collate_of(dataset),
                                 persistent_workers=d.num_workers > 0, **loader_start(d))
             self._eval_loaders[id(dataset)] = loader
         sums = {h: [0.0, 0.0, 0.0] for h in heads}

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from ..data.datasets import AudioConfig, SkipLog, VideoDataset, VideoItem, collate_videos
 from ..data.decode import VideoError
+from ..models.detection import ActionDetector
 from ..models.registry import get_entry
 from .checkpoint import CheckpointError, load_model, read_checkpoint
 from .inputs import (
@@ -208,11 +209,18 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_for_inference(path: str | os.PathLike, *, classify: bool = True) -> tuple[nn.Module, list[str], InputSettings]:
+def load_for_inference(path: str | os.PathLike, *, classify: bool = True, detector: bool = False
+                       ) -> tuple[nn.Module, list[str], InputSettings]:
     """Model, class names and input settings of a checkpoint or run folder. ``classify``: refuse a backbone
-    without a classifier (eval and predict need one; feature extraction does not)."""
+    without a classifier (eval and predict need one; feature extraction does not). ``detector``: an action
+    detector is wanted (``videozoo detect``), and only then accepted."""
     ckpt = resolve_checkpoint(path)
     model = load_model(ckpt)
+    is_detector = isinstance(model, ActionDetector)
+    if is_detector != detector:
+        raise CheckpointError(f"{ckpt} is an action detector: use it with `videozoo detect`" if is_detector else
+                              f"{ckpt} is a video classifier, not an action detector (train one on actor boxes: "
+                              "`videozoo train --data BOXES.csv`)")
     if classify and model.num_classes == 0:
         raise CheckpointError(f"{ckpt} is a backbone without a classifier: fine-tune it first "
                               "(videozoo train --finetune), or extract features with it")

@@ -112,9 +112,9 @@ def find_lr(cfg: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, ste
     if not 0 < start_lr < end_lr or steps < 5:
         raise ConfigError(f"the range test needs 0 < start_lr < end_lr and at least 5 steps, got {start_lr}, "
                           f"{end_lr}, {steps}")
-    from .trainer import Trainer
+    from .trainer import make_trainer
 
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     core, out = trainer.core, Path(cfg.out)
     test = _RangeTest(trainer.optimizer, cfg.optim.lr, start_lr, end_lr, steps, blowup, core.dist)
     if core.dist.is_main:

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..data.boxes import box_format_of
 from ..data.datasets import VideoDataset, data_root_of, load_items, read_classes, write_classes
 from ..data.transforms import PER_CLIP
 from ..models.registry import create_model, get_entry
@@ -40,7 +41,7 @@ from .checkpoint import (
     remove_stale_temporaries,
     save_training_checkpoint,
 )
-from .config import ConfigError, RunConfig, check_config, config_from_yaml, config_to_yaml
+from .config import BOX_FORMATS, ConfigError, RunConfig, check_config, config_from_yaml, config_to_yaml
 from .core import TrainingCore
 from .inputs import InputSettings, audio_from_metadata, check_model_accepts, resolve_inputs, settings_from_metadata
 from .metrics import plot_curves
@@ -141,11 +142,7 @@ class Trainer:
         d.crop, d.normalization = self.inputs.crop, self.inputs.normalization
         d.resize_hw = list(self.inputs.resize_hw) if self.inputs.resize_hw else None
 
-        model = create_model(cfg.model.name, len(self.classes), **self._overrides(start))
-        check_model_accepts(model, self.inputs)
-        if start is not None:
-            load_backbone(model, start)
-        self.core = TrainingCore(cfg, model, self.out)
+        self.core = TrainingCore(cfg, self._build_model(start), self.out)
         self.model, self.device, self.precision = self.core.model, self.core.device, self.core.precision
         self.dist, self.skips = self.core.dist, self.core.skips
 
@@ -174,6 +171,14 @@ class Trainer:
         elif d.format in ("ucf101", "hmdb51"):
             self.val_items, _ = load_items(d.train, fmt=d.format, root=d.root, classes=self.classes,
                                            splits_dir=d.splits_dir, split=d.split, subset="test")
+
+    def _build_model(self, start: dict | None) -> nn.Module:
+        """The zoo model for the classes, checked against the clips, the fine-tune checkpoint's backbone in it."""
+        model = create_model(self.cfg.model.name, len(self.classes), **self._overrides(start))
+        check_model_accepts(model, self.inputs)
+        if start is not None:
+            load_backbone(model, start)
+        return model
 
     def _overrides(self, start: dict | None) -> dict:
         """create_model overrides: the fine-tune checkpoint's (it keeps the architecture its weights were
@@ -297,15 +302,31 @@ def _fmt(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
+def make_trainer(cfg: RunConfig, resume: bool = False) -> Trainer:
+    """The trainer of a single-network run: an action detector's for box annotations (``data.format`` boxes or
+    act, or ``auto`` on a CSV of boxes or an ACT pickle), else a classifier's."""
+    if resume and (Path(cfg.out) / "config.yaml").is_file():
+        fmt = config_from_yaml((Path(cfg.out) / "config.yaml").read_text()).data.format
+    else:
+        if cfg.data.format == "auto" and cfg.data.train:
+            cfg.data.format = box_format_of(cfg.data.train) or "auto"  # config.yaml records what was read
+        fmt = cfg.data.format
+    if fmt in BOX_FORMATS:
+        from .detection import DetectionTrainer
+
+        return DetectionTrainer(cfg, resume=resume)
+    return Trainer(cfg, resume=resume)
+
+
 def train(cfg: RunConfig, resume: bool = False) -> RunResult | dict:
     """Train ``cfg.model`` on ``cfg.data``; write the run folder ``cfg.out``. ``resume`` continues it. With
     ``blend.modalities`` it is a joint (G-Blend) run: :func:`~videozoo.engine.multimodal.train_multimodal`,
-    whose dict it returns."""
+    whose dict it returns. With box annotations it trains an action detector (:func:`make_trainer`)."""
     if cfg.blend.modalities:
         from .multimodal import train_multimodal
 
         return train_multimodal(cfg, resume=resume)
-    trainer = Trainer(cfg, resume=resume)
+    trainer = make_trainer(cfg, resume)
     try:
         return trainer.run()
     finally:

@@ -26,5 +26,5 @@ class AudioResNet(VideoResNet):
     def check_input(self, x: Tensor) -> None:
         super().check_input(self._as_clip(x))
 
-    def forward_trunk(self, x: Tensor) -> Tensor:
-        return super().forward_trunk(self._as_clip(x))
+    def forward_map(self, x: Tensor) -> Tensor:
+        return super().forward_map(self._as_clip(x))

@@ -5,6 +5,9 @@ guess at it.
 
     clip (B, C, T, H, W) ──► forward_features ──► (B, D) ──► forward_head ──► logits (B, num_classes)
                               (check_input first)               (the classifier, ``head``)
+         │
+         └──────────────► forward_map ──► (B, D', T', H', W')  the last spatiotemporal map, before any pool
+                                          (what a detection head pools boxes from, Grad-CAM weighs)
 
 A late-fusion network takes a dict of modality tensors instead (``modalities`` names them) and returns a dict
 of logits per head.
@@ -46,6 +49,10 @@ class VideoNet(nn.Module):
         """``(B, C, T, H, W)`` → the pooled embedding ``(B, D)``."""
         raise NotImplementedError
 
+    def forward_map(self, x: Tensor) -> Tensor:
+        """``(B, C, T, H, W)`` → the last convolution map before the head's pooling ``(B, D', T', H', W')``."""
+        raise NotImplementedError(f"{self.name} has no single convolution map")
+
     def forward_head(self, features: Tensor) -> Tensor:
         """``(B, D)`` → logits ``(B, num_classes)``."""
         return self.head(features)
@@ -64,6 +71,11 @@ class VideoNet(nn.Module):
     def upgrade_state(self, state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
         """A state dict written by an older version of this network in today's layout (unchanged by default)."""
         return state
+
+    @property
+    def map_channels(self) -> int:
+        """D' of :meth:`forward_map`: the pooled feature size D, where the head pools the map itself."""
+        return self.num_features
 
     @property
     def num_classes(self) -> int:

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .base import VideoNet
 from .layers import ClassifierHead, ConvNormAct, batch_norm, init_conv_weights, scaled_width
-from .shapes import Window, min_input_size, spine_output
+from .shapes import Window, check_clip, min_input_size, spine_output
 
 LAYERS = (
     ("conv1a", 64), ("pool1", (1, 2, 2)),
@@ -116,6 +116,16 @@ class C3D(VideoNet):
     def head_description(self) -> str:
         """What the head sees, for the model card."""
         return "pool5 flattened into fc6: the clip size is fixed by fc6's input"
+
+    @property
+    def map_channels(self) -> int:
+        return self.features.conv5b.conv.out_channels
+
+    def forward_map(self, x: Tensor) -> Tensor:
+        """``(B, C, T, H, W)`` → conv5b's map ``(B, 512, T/8, H/16, W/16)``, before pool5: any clip the five
+        pools take (only fc6 fixes the size)."""
+        check_clip(x, name=self.name, in_channels=self.in_channels, spine=self.spine, min_size=self.min_size)
+        return self.features[:-1](x)
 
     def forward_features(self, x: Tensor, layer: str = "fc7") -> Tensor:
         """``(B, C, T, H, W)`` → the named layer's output: ``pool5`` ``(B, 512·t·h·w)``, ``fc6`` or ``fc7``

@@ -267,6 +267,11 @@ class Inception3D(VideoNet):
                 break
         return maps
 
+    def forward_map(self, x: Tensor) -> Tensor:
+        """``(B, C, T, H, W)`` → Mixed_5c's map ``(B, 1024, T', H', W')``."""
+        self.check_input(x)
+        return self.features(x)
+
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → pooled embedding ``(B, 1024)``.
 
@@ -274,8 +279,7 @@ class Inception3D(VideoNet):
         numbers as torchvision's avgpool → 1×1×1 conv → mean, with the linear
         classifier applied once instead of per window.
         """
-        self.check_input(x)
-        x = self.features(x)
+        x = self.forward_map(x)
         if self.spec.head_pool == "fixed" or (self.spec.head_pool == "auto"
                                               and all(n >= w for n, w in zip(x.shape[2:], HEAD_POOL, strict=True))):
             x = self.head_pool(x)

@@ -12,7 +12,7 @@
     layer2 ── conv3_x │ each a stack of basic or bottleneck blocks whose
     layer3 ── conv4_x │ spatiotemporal conv is the stage's kind (or a cycle
     layer4 ── conv5_x ┘ of kinds, for P3D); [temporal max-pool between stages]
-      │
+      │                                        = forward_map(x)  (B, D, T', H', W')
       ▼
     global average (or max) pool → (B, D)   = forward_features(x)
       │
@@ -336,7 +336,7 @@ class VideoResNet(VideoNet):
     def stages(self) -> list[nn.Sequential]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
-    def forward_trunk(self, x: Tensor) -> Tensor:
+    def forward_map(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → the last stage's map ``(B, D, T', H', W')``."""
         self.check_input(x)
         x = self.stem(x)
@@ -346,5 +346,5 @@ class VideoResNet(VideoNet):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → pooled embedding ``(B, D)``."""
-        return self.head.pool(self.forward_trunk(x))
+        return self.head.pool(self.forward_map(x))
 
