@@ -947,9 +947,9 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--val-videos", type=int, help="--task localize: untrimmed validation videos (default 4; "
                                                    "--per-class: trimmed training clips, default 20, --frames their "
                                                    "length, default 24); --task detect: validation videos "
-                                                   "(default 16)")
-    p.add_argument("--train-videos", type=int, help="--task detect: training videos (default 48; --size the "
-                                                     "frame height, default 96, 4:3)")
+                                                   "(default 32)")
+    p.add_argument("--train-videos", type=int, help="--task detect: training videos (default 128; --size the "
+                                                     "frame height, default 64, 4:3; --frames default 24)")
     p.add_argument("--seconds", type=float, help="--task localize: each video's length (default 10)")
     p.set_defaults(func=cmd_synth)
 

@@ -1,14 +1,17 @@
 """A synthetic set for spatio-temporal action detection: actors with known boxes, each doing one action.
 
-Each video shows one or two *actors* (striped rectangles, taller than wide, as people are) over a smooth
-random background, one in each half of the frame. An actor's action is how it moves about its place:
+Each video shows two *actors* (striped rectangles, taller than wide, as people are) over a smooth random
+background, one in each half of the frame, doing the video's action, each at its own pace (in UCF101-24 the
+actors of a video share its action). An action is how an actor moves about its place:
 
 - ``sway``: side to side; ``bob``: up and down; ``spin``: turning; ``pulse``: growing and shrinking;
 
 at a period and phase drawn per actor, and every actor's angle and size are drawn at random, so a single
-frame says little of the action: its motion tells it. In a share ``distractor`` of the videos the second
-actor stands still: no action, not annotated, but a person detector finds it, so it teaches the detector's
-``background`` class.
+frame says little of the action: its motion tells it. Colours and backgrounds come from a few shared looks
+(``LOOKS``), so a network cannot learn the training actors by their look instead of their motion. In a
+share ``distractor`` of the videos the second actor is a bystander standing still: no action, not
+annotated, but a person detector finds it, so it teaches the detector's ``background`` class, and a box
+must be told from its neighbour.
 
 Written: ``videos/{train,val}_NNNN.mp4``; the actors' boxes on every frame in ``train_boxes.csv`` and
 ``val_boxes.csv`` (``video,frame,x1,y1,x2,y2,label,tube``: :mod:`videozoo.data.boxes`' CSV); what a person
@@ -31,16 +34,19 @@ from .encode import write_video
 from .synthetic import REPRODUCIBLE_X264, paint_shape, smooth_background
 
 ACTIONS = ("sway", "bob", "spin", "pulse")
+# Actors wear one of a few colour pairs and stand on one of a few backgrounds, whatever their action: what
+# tells one training actor from another is its motion (and place and size), not a look a network memorises.
+LOOKS = 4
 
 
 @dataclass(frozen=True)
 class ActorsConfig:
     classes: int = 4
-    train_videos: int = 48
-    val_videos: int = 16
+    train_videos: int = 128
+    val_videos: int = 32
     frames: int = 24
-    height: int = 96
-    width: int = 128
+    height: int = 64
+    width: int = 84
     fps: int = 12
     distractor: float = 0.5  # share of videos whose second actor stands still (not annotated)
     seed: int = 0
@@ -63,12 +69,13 @@ class ActorsConfig:
 def _actor(rng: np.random.Generator, action: str, side: int, config: ActorsConfig) -> dict:
     """An actor's look and motion, placed in the left (``side`` 0) or right half."""
     h, w = config.height, config.width
-    return {"action": action, "colors": rng.uniform(0, 255, (2, 3)),
-            "half": (w * rng.uniform(0.05, 0.07), h * rng.uniform(0.14, 0.2)), "stripe": h * rng.uniform(0.04, 0.06),
+    palette = np.random.default_rng([config.seed, 1 << 20]).uniform(0, 255, (LOOKS, 2, 3))
+    return {"action": action, "colors": palette[int(rng.integers(LOOKS))],
+            "half": (w * rng.uniform(0.06, 0.08), h * rng.uniform(0.18, 0.24)), "stripe": h * rng.uniform(0.05, 0.07),
             "centre": (w * (0.25 + 0.5 * side) + rng.uniform(-0.05, 0.05) * w, h * rng.uniform(0.4, 0.6)),
             "angle": rng.uniform(0, math.pi), "scale": rng.uniform(0.7, 1.4),
-            "period": rng.uniform(6, 10), "phase": rng.uniform(0, 2 * math.pi),
-            "turn": rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 0.3)}
+            "period": rng.uniform(4, 7), "phase": rng.uniform(0, 2 * math.pi),
+            "turn": rng.choice([-1.0, 1.0]) * rng.uniform(0.35, 0.5)}
 
 
 def _pose(actor: dict, t: int, config: ActorsConfig) -> tuple[float, float, float, float]:
@@ -77,13 +84,13 @@ def _pose(actor: dict, t: int, config: ActorsConfig) -> tuple[float, float, floa
     wave = math.sin(2 * math.pi * t / actor["period"] + actor["phase"])
     theta, scale = actor["angle"], actor["scale"]
     if actor["action"] == "sway":
-        x += 0.08 * config.width * wave
+        x += 0.1 * config.width * wave
     elif actor["action"] == "bob":
-        y += 0.1 * config.height * wave
+        y += 0.14 * config.height * wave
     elif actor["action"] == "spin":
         theta += actor["turn"] * t
     elif actor["action"] == "pulse":
-        scale *= math.exp(0.3 * wave)
+        scale *= math.exp(0.4 * wave)
     return x, y, theta, scale
 
 
@@ -99,7 +106,8 @@ def _box(actor: dict, pose: tuple[float, float, float, float], config: ActorsCon
 def render_actors(actors: list[dict], config: ActorsConfig, rng: np.random.Generator
                   ) -> tuple[np.ndarray, list[list[tuple[float, ...]]]]:
     """uint8 frames ``(T, H, W, 3)`` and each actor's box per frame."""
-    background = smooth_background(rng, config.height, config.width)
+    background = smooth_background(np.random.default_rng([config.seed, 2 << 20, int(rng.integers(LOOKS))]),
+                                   config.height, config.width)
     ys, xs = np.mgrid[0:config.height, 0:config.width].astype(np.float64) + 0.5
     frames = np.empty((config.frames, config.height, config.width, 3), np.uint8)
     boxes: list[list[tuple[float, ...]]] = [[] for _ in actors]
@@ -124,8 +132,8 @@ def make_actors_dataset(out: str | os.PathLike, config: ActorsConfig = ActorsCon
         for n in range(count):
             rng = np.random.default_rng([config.seed, split == "val", n])
             still = bool(rng.random() < config.distractor)
-            first = int(rng.integers(config.classes))
-            actions = [names[first], "still" if still else names[int(rng.integers(config.classes))]]
+            action = names[int(rng.integers(config.classes))]
+            actions = [action, "still" if still else action]  # a video's actors share its action (UCF101-24's)
             sides = rng.permutation(2)
             actors = [_actor(rng, a, int(side), config) for a, side in zip(actions, sides, strict=True)]
             frames, boxes = render_actors(actors, config, rng)

@@ -93,32 +93,43 @@ def _check_box(box, origin: str) -> None:
                         "y2 > y1")
 
 
-def read_box_csv(path: str | os.PathLike, classes: list[str] | None = None
-                 ) -> tuple[dict[str, list[Tube]], list[str]]:
-    """Tubes per video of a ``video,frame,x1,y1,x2,y2,label[,tube]`` file, and the class list."""
-    path = Path(path)
+def _box_rows(path: Path, what: str, layout: str, required: set[str]):
+    """``(origin, row, frame, box)`` of each row of a box CSV (``layout`` names its columns for the message),
+    the frame and box checked."""
     if not path.is_file():
-        raise DataError(f"box annotations not found: {path}")
-    rows, where = [], []
+        raise DataError(f"{what} not found: {path}")
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"video", "frame", "x1", "y1", "x2", "y2", "label"} - set(reader.fieldnames or [])
+        missing = {"video", "frame", "x1", "y1", "x2", "y2"} | required
+        missing -= set(reader.fieldnames or [])
         if missing:
-            raise DataError(f"{path}: expected the columns video,frame,x1,y1,x2,y2,label[,tube]; missing "
-                            f"{', '.join(sorted(missing))}")
+            raise DataError(f"{path}: expected the columns {layout}; missing {', '.join(sorted(missing))}")
         for line, row in enumerate(reader, start=2):
             origin = f"{path}:{line}"
             try:
                 frame = int(row["frame"])
                 box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-                tube = int(row.get("tube") or 0)
             except (TypeError, ValueError):
-                raise DataError(f"{origin}: frame and tube must be integers and x1, y1, x2, y2 numbers") from None
+                raise DataError(f"{origin}: frame must be an integer and x1, y1, x2, y2 numbers") from None
             if frame < 0:
                 raise DataError(f"{origin}: frame {frame} is negative (frames count from 0)")
             _check_box(box, origin)
-            rows.append((row["video"], frame, box, (row["label"] or "").strip(), tube))
-            where.append(origin)
+            yield origin, row, frame, box
+
+
+def read_box_csv(path: str | os.PathLike, classes: list[str] | None = None
+                 ) -> tuple[dict[str, list[Tube]], list[str]]:
+    """Tubes per video of a ``video,frame,x1,y1,x2,y2,label[,tube]`` file, and the class list."""
+    path = Path(path)
+    rows, where = [], []
+    for origin, row, frame, box in _box_rows(path, "box annotations", "video,frame,x1,y1,x2,y2,label[,tube]",
+                                             {"label"}):
+        try:
+            tube = int(row.get("tube") or 0)
+        except ValueError:
+            raise DataError(f"{origin}: tube must be an integer, got {row['tube']!r}") from None
+        rows.append((row["video"], frame, box, (row["label"] or "").strip(), tube))
+        where.append(origin)
     if not rows:
         raise DataError(f"{path} lists no boxes")
     labels, classes = resolve_labels([r[3] for r in rows], where, classes)
@@ -227,26 +238,13 @@ def load_box_annotations(source: str | os.PathLike, *, fmt: str = "boxes", root:
 
 def read_proposals(path: str | os.PathLike) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Detector boxes of ``video,frame,x1,y1,x2,y2[,score]``: video → frame → (boxes ``(k, 4)``, scores)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"proposals not found: {path}")
     found: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"video", "frame", "x1", "y1", "x2", "y2"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(f"{path}: expected the columns video,frame,x1,y1,x2,y2[,score]; missing "
-                            f"{', '.join(sorted(missing))}")
-        for line, row in enumerate(reader, start=2):
-            origin = f"{path}:{line}"
-            try:
-                frame = int(row["frame"])
-                box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-                score = float(row.get("score") or 1.0)
-            except (TypeError, ValueError):
-                raise DataError(f"{origin}: frame must be an integer and x1, y1, x2, y2, score numbers") from None
-            _check_box(box, origin)
-            found[row["video"]][frame].append((*box, score))
+    for origin, row, frame, box in _box_rows(Path(path), "proposals", "video,frame,x1,y1,x2,y2[,score]", set()):
+        try:
+            score = float(row.get("score") or 1.0)
+        except ValueError:
+            raise DataError(f"{origin}: score must be a number, got {row['score']!r}") from None
+        found[row["video"]][frame].append((*box, score))
     return {video: {frame: (np.array(v, np.float32)[:, :4], np.array(v, np.float32)[:, 4])
                     for frame, v in frames.items()} for video, frames in found.items()}
 

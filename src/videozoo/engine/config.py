@@ -154,7 +154,7 @@ class DetectionConfig:
 
     proposals: str | None = None  # a person detector's boxes on the training videos (CSV); unmatched: background
     positive_iou: float = 0.5  # a proposal overlapping an actor this much takes the actor's action
-    keys_per_video: int = 4  # key frames (clips) drawn from each video per epoch; validation: evenly spaced
+    keys_per_video: int = 2  # key frames (clips) drawn from each video per epoch; validation: evenly spaced
     roi_size: int = 7  # RoIAlign's output, r × r
     dropout: float = 0.5  # before the box classifier (SlowFast's AVA head)
 

@@ -45,8 +45,9 @@ class RoIHead(nn.Module):
 
     def pool(self, fmap: Tensor, rois: Tensor, spatial_scale: float) -> Tensor:
         """``(B, D, H', W')`` and rois ``(K, 5)`` → per-box features ``(K, D)``."""
-        pooled = roi_align(fmap, rois.to(fmap.dtype), self.roi_size, spatial_scale=spatial_scale,
-                           sampling_ratio=0, aligned=True)
+        # float32 both: box corners in bf16 would be off by up to half a pixel per 128
+        pooled = roi_align(fmap.float(), rois.float(), self.roi_size, spatial_scale=spatial_scale, sampling_ratio=0,
+                           aligned=True)
         return pooled.amax(dim=(2, 3))
 
     def forward(self, features: Tensor) -> Tensor:
