@@ -42,7 +42,7 @@ class PredictedTube:
     boxes: np.ndarray
 
 
-def _iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+def box_ious(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """IoU matrix ``(n, m)`` of boxes ``(n, 4)`` and ``(m, 4)`` (torchvision's ``box_iou``)."""
     boxes, others = np.asarray(boxes).reshape(-1, 4), np.asarray(others).reshape(-1, 4)
     if len(boxes) == 0 or len(others) == 0:
@@ -75,7 +75,7 @@ class _FrameMatches:
                 continue
             for det in frames:
                 boxes, labels = truth[video].boxes_at(det.frame)
-                self.frames.append((det, labels, _iou(det.boxes, boxes)))
+                self.frames.append((det, labels, box_ious(det.boxes, boxes)))
 
     def ap(self, label: int, iou: float) -> float:
         positives = int(self.positives[label]) if label < len(self.positives) else 0
@@ -112,7 +112,7 @@ def tube_overlap(a_frames: np.ndarray, a_boxes: np.ndarray, b_frames: np.ndarray
     common = sorted(set(a) & set(b))
     if not common:
         return 0.0
-    spatial = float(np.mean(np.diag(_iou(np.stack([a[f] for f in common]), np.stack([b[f] for f in common])))))
+    spatial = float(np.mean(np.diag(box_ious(np.stack([a[f] for f in common]), np.stack([b[f] for f in common])))))
     return float(temporal * spatial)
 
 

@@ -36,10 +36,10 @@ from ..data.datasets import DataError, open_reader
 from ..data.segments import BACKGROUND
 from ..models.detection import ActionDetector
 from ..models.registry import create_model, get_entry
-from .box_metrics import FrameDetections, PredictedTube, _iou
+from .box_metrics import FrameDetections, PredictedTube, box_ious
 from .checkpoint import DETECTION, save_training_checkpoint
 from .config import ConfigError
-from .inputs import InputSettings, _short_side, check_model_accepts
+from .inputs import InputSettings, check_model_accepts, first_short_side
 from .predictor import Predictor
 from .trainer import Trainer, load_backbone
 
@@ -73,7 +73,7 @@ class DetectionTrainer(Trainer):
             self.val_items, _ = load_box_annotations(d.train, fmt="act", root=d.root, split=d.split, subset="test")
         self.classes = [*self.actions, BACKGROUND]
         if d.crop is None:  # the short side clips are resized to: the model's crop, or the videos' own if smaller
-            short = _short_side(self.train_items)
+            short = first_short_side(self.train_items)
             d.crop = min(get_entry(self.cfg.model.name).default_clip[1], short or 10**9)
 
     def _build_model(self, start: dict | None) -> nn.Module:
@@ -186,7 +186,7 @@ def link_tubes(detections: Sequence[FrameDetections], label: int, config: Detect
         for tube in active:
             if len(free) == 0:
                 break
-            overlaps = _iou(tube["boxes"][-1], det.boxes[free])[0]
+            overlaps = box_ious(tube["boxes"][-1], det.boxes[free])[0]
             ok = overlaps >= config.link_iou
             if not ok.any():
                 continue

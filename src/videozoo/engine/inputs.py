@@ -68,7 +68,7 @@ class InputSettings:
         return cls(**d)
 
 
-def _short_side(items: Sequence[VideoItem]) -> int | None:
+def first_short_side(items: Sequence[VideoItem]) -> int | None:
     """The shorter side of the first readable video among the first few."""
     for item in items[:8]:
         try:
@@ -90,7 +90,7 @@ def resolve_inputs(data: DataConfig, model_name: str, items: Sequence[VideoItem]
     crop = data.crop
     if crop is None:
         crop = entry.default_clip[1]
-        short = _short_side(items)
+        short = first_short_side(items)
         if entry.family != "c3d" and short is not None and short * 7 // 8 < crop:
             crop = max(16, (short * 7 // 8) // 8 * 8)
     family_default = transform_config_for(entry.family, crop)
