@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import av
 import numpy as np
 import torch
 from torch import Tensor
@@ -29,7 +28,7 @@ from torchvision.ops import box_iou
 from torchvision.transforms.v2 import functional as F
 
 from .boxes import BoxedVideo
-from .datasets import open_reader
+from .datasets import load_or_skip, open_reader
 from .reader import VideoError
 from .sampling import sample_rng
 from .transforms import ToModelInput, _size, frames_to_clip
@@ -121,11 +120,7 @@ class BoxClipDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         item = self.items[index // self.keys_per_video]
-        try:
-            return self._load(index, item, epoch)
-        except (VideoError, av.FFmpegError, OSError, RuntimeError, ValueError) as e:
-            message = " ".join(str(e).split()) or type(e).__name__
-            return {"skipped": True, "index": index, "path": item.path, "error": message}
+        return load_or_skip(lambda: self._load(index, item, epoch), index, item.path)
 
     def _load(self, index: int, item: BoxedVideo, epoch: int) -> dict:
         rng = sample_rng(self.seed, epoch, index)

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -460,11 +460,7 @@ class VideoDataset(Dataset):
         ``set_epoch``, need)."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         item = self.items[index]
-        try:
-            return self._load(index, item, epoch)
-        except (VideoError, av.FFmpegError, OSError, RuntimeError, ValueError) as e:
-            message = " ".join(str(e).split()) or type(e).__name__
-            return {"skipped": True, "index": index, "path": item.path, "error": message}
+        return load_or_skip(lambda: self._load(index, item, epoch), index, item.path)
 
     def _load(self, index: int, item: VideoItem, epoch: int) -> dict:
         rng = sample_rng(self.seed, epoch, index)
@@ -534,6 +530,16 @@ class VideoDataset(Dataset):
             mel = mel[: cfg.frames]
             specs[k, 0, : mel.shape[0]] = mel
         return specs
+
+
+def load_or_skip(load: Callable[[], dict], index: int, path: str) -> dict:
+    """``load()``, or for a video that cannot be read ``{"skipped": True, "index", "path", "error"}`` (the error in
+    one line), which :func:`collate_videos` lists and the training loop counts."""
+    try:
+        return load()
+    except (VideoError, av.FFmpegError, OSError, RuntimeError, ValueError) as e:
+        message = " ".join(str(e).split()) or type(e).__name__
+        return {"skipped": True, "index": index, "path": path, "error": message}
 
 
 class EpochSampler(Sampler):
