@@ -93,6 +93,9 @@ def test_link_tubes_follows_two_actors():
     assert tubes[1].frames.tolist() == [0, 1, 2, 4, 5] and tubes[1].boxes[-1].tolist() == [45, 0, 55, 10]
     # a gap longer than max_gap ends a tube: two tubes for the second actor
     assert len(link_tubes(frames, 0, DetectOptions(max_gap=1))) == 3
+    # detecting every other frame, two frames apart is the next detected frame: one tube per actor
+    sparse = [d for d in frames if d.frame % 2 == 0]
+    assert len(link_tubes(sparse, 0, DetectOptions(max_gap=1, every=2))) == 2
 
 
 def test_detections_round_trip(tmp_path):

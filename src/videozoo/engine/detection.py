@@ -122,8 +122,9 @@ class DetectionTrainer(Trainer):
 
 @dataclass(frozen=True)
 class DetectOptions:
-    """``every``: detect on every n-th frame that has boxes; ``link_iou``, ``max_gap``: tube linking;
-    ``min_score``: boxes scoring less for a class do not enter its tubes; ``batch_size``: clips per forward."""
+    """``every``: detect on every n-th frame that has boxes; ``link_iou``, ``max_gap`` (detected frames a tube
+    may miss): tube linking; ``min_score``: boxes scoring less for a class do not enter its tubes;
+    ``batch_size``: clips per forward pass."""
 
     every: int = 1
     link_iou: float = 0.3
@@ -179,7 +180,8 @@ def link_tubes(detections: Sequence[FrameDetections], label: int, config: Detect
     for det in sorted(detections, key=lambda d: d.frame):
         scores = det.scores[:, label]
         free = np.flatnonzero(scores >= config.min_score)
-        for tube in [t for t in active if det.frame - t["frames"][-1] > config.max_gap]:
+        # a gap counts detected frames: with every n-th frame detected, n frames apart is no gap
+        for tube in [t for t in active if det.frame - t["frames"][-1] > config.max_gap * config.every]:
             active.remove(tube)
             done.append(tube)
         active.sort(key=lambda t: -np.mean(t["scores"]))
