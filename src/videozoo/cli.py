@@ -506,8 +506,9 @@ def cmd_localize(args: argparse.Namespace) -> None:
         raise VideoError(f"none of the {failed} videos could be read")
 
 
-def _box_annotations(args: argparse.Namespace, resolve: bool = True):
-    """The annotated videos and classes of ``--annotations`` (its format from its name unless given)."""
+def _box_annotations(args: argparse.Namespace):
+    """The annotated videos and classes of ``--annotations`` (its format from its name unless given); their
+    files are not looked for (scoring needs none; detect resolves the ones it reads)."""
     from .data.boxes import box_format_of, load_box_annotations
 
     fmt = args.format or box_format_of(args.annotations)
@@ -515,7 +516,7 @@ def _box_annotations(args: argparse.Namespace, resolve: bool = True):
         raise UsageError(f"{args.annotations}: not a CSV of boxes (video,frame,x1,y1,x2,y2,label) nor an ACT pickle; "
                          "give --format")
     return load_box_annotations(args.annotations, fmt=fmt, root=args.root, split=args.split, subset=args.subset,
-                                resolve=resolve)
+                                resolve=False)
 
 
 def cmd_detect(args: argparse.Namespace) -> None:
@@ -533,7 +534,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
         boxes = proposal_boxes(args.proposals)
         root = Path(args.root) if args.root else Path(args.proposals).parent
     else:
-        items, _ = _box_annotations(args, resolve=False)
+        items, _ = _box_annotations(args)
         boxes = annotated_boxes(items)
         root = Path(args.root) if args.root else Path(args.annotations).parent
     wanted = args.videos or sorted(boxes)
@@ -543,18 +544,30 @@ def cmd_detect(args: argparse.Namespace) -> None:
     options = DetectOptions(every=args.every, link_iou=args.link_iou, batch_size=args.batch_size)
     predictor = Predictor(model, precision=args.precision)
     failed = []
+
+    def skip(video: str, error: Exception) -> None:  # a missing or broken video does not end the run
+        failed.append(video)
+        print(f"{video}: skipped: {error}", file=sys.stderr)
+
     videos = {}
     for video in wanted:
         try:
             videos[video] = resolve_video(root, video)
         except ValueError as e:
-            failed.append(video)
-            print(f"{video}: skipped: {e}", file=sys.stderr)
-    detections, tubes = detect_actions(predictor, videos, boxes, actions, settings, options,
-                                       on_error=lambda v, e: (failed.append(v),
-                                                              print(f"{v}: skipped: {e}", file=sys.stderr)))
+            skip(video, e)
+    detections, tubes = detect_actions(predictor, videos, boxes, actions, settings, options, on_error=skip)
     if args.out:
         write_detections(args.out, actions, detections, tubes)
+    _print_tubes(args, actions, detections, tubes)
+    if args.out:
+        print(f"wrote {args.out}: {len(detections)} videos{f'; {len(failed)} unreadable skipped' if failed else ''}",
+              file=sys.stderr)
+    if failed and not detections:
+        raise SystemExit(f"videozoo detect: none of the {len(failed)} videos could be read")
+
+
+def _print_tubes(args: argparse.Namespace, actions: list[str], detections: dict, tubes: dict) -> None:
+    """Each video's best ``--show`` tubes, as text or (``--json``) one JSON line per video."""
     for video in detections:
         best = sorted(tubes[video], key=lambda t: -t.score)[:args.show]
         if args.json:
@@ -565,18 +578,13 @@ def cmd_detect(args: argparse.Namespace) -> None:
         print(f"{video}: {len(detections[video])} frames, {len(tubes[video])} tubes")
         for t in best:
             print(f"  {actions[t.label]:20s} {t.score:.3f}  frames {t.frames[0]}–{t.frames[-1]}")
-    if args.out:
-        print(f"wrote {args.out}: {len(detections)} videos{f'; {len(failed)} unreadable skipped' if failed else ''}",
-              file=sys.stderr)
-    if failed and not detections:
-        raise SystemExit(f"videozoo detect: none of the {len(failed)} videos could be read")
 
 
 def cmd_eval_detection(args: argparse.Namespace) -> None:
     from .engine.box_metrics import detection_map
     from .engine.detection import read_detections
 
-    items, classes = _box_annotations(args, resolve=False)
+    items, classes = _box_annotations(args)
     found, detections, tubes = read_detections(args.detections)
     missing = [c for c in classes if c not in found]
     if missing:
@@ -1129,7 +1137,7 @@ def _add_transfer_commands(sub) -> None:
 
 def _add_detection_commands(sub) -> None:
     """Spatio-temporal action detection: detect, eval-detection."""
-    from .engine.config import PRECISIONS
+    from .engine.config import BOX_FORMATS, PRECISIONS
 
     p = sub.add_parser("detect", help="spatio-temporal action detection: every box of a person detector (or the "
                                       "annotated actors) classified from the clip around its frame, linked into "
@@ -1138,7 +1146,7 @@ def _add_detection_commands(sub) -> None:
     p.add_argument("--proposals", help="a person detector's boxes: CSV video,frame,x1,y1,x2,y2[,score]")
     p.add_argument("--annotations", help="or the annotated actors' boxes (a CSV of boxes or an ACT pickle): "
                                          "the oracle-box protocol")
-    p.add_argument("--format", choices=["boxes", "act"], help="--annotations' format (default: from its name)")
+    p.add_argument("--format", choices=BOX_FORMATS, help="--annotations' format (default: from its name)")
     p.add_argument("--subset", default="test", help="ACT pickle: train or test videos (default test)")
     p.add_argument("--split", type=int, default=1, help="ACT pickle: the split (default 1)")
     p.add_argument("--root", help="folder the videos' ids start from (default: the box file's folder)")
@@ -1156,7 +1164,7 @@ def _add_detection_commands(sub) -> None:
                                               "JHMDB)")
     p.add_argument("--annotations", required=True, help="a CSV of boxes or an ACT pickle (UCF101v2-GT.pkl …)")
     p.add_argument("--detections", required=True, help="the JSON of `videozoo detect --out`")
-    p.add_argument("--format", choices=["boxes", "act"], help="--annotations' format (default: from its name)")
+    p.add_argument("--format", choices=BOX_FORMATS, help="--annotations' format (default: from its name)")
     p.add_argument("--subset", default="test", help="ACT pickle: train or test videos (default test)")
     p.add_argument("--split", type=int, default=1, help="ACT pickle: the split (default 1)")
     p.add_argument("--root", help=argparse.SUPPRESS)
