@@ -784,6 +784,23 @@ def cmd_explain(args: argparse.Namespace) -> None:
     print(f"{args.out}: Grad-CAM of {result.name!r} (p = {result.probability:.3f}) at {result.layer}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ModuleNotFoundError as e:
+        raise UsageError(f"videozoo serve needs {e.name}: pip install 'videozoo[serve]'") from None
+    from .serve import VideoService, serve
+
+    if args.max_mb <= 0 or args.max_clips < 1 or args.top < 1:
+        raise UsageError("--max-mb must be positive, --max-clips and --top at least 1")
+    model, classes, settings, audio = _inference_model(args)
+    service = VideoService(model, classes, settings, audio, precision=args.precision, top=args.top,
+                           max_clips=args.max_clips, cam=not args.no_cam, name=str(args.checkpoint))
+    print(f"serving {args.checkpoint} on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    serve(service, args.host, args.port, args.max_mb)
+
+
 def cmd_zoo_plot(args: argparse.Namespace) -> None:
     from .zoo_plot import ZooPoint, format_points, plot, published_points, time_clip
 
@@ -1085,6 +1102,22 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--layer", help="the module whose map is weighed (default: the last stage, e.g. layer4)")
     p.add_argument("--out", required=True, help="OUT.mp4 or OUT.gif")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("serve", help="a local web page (and JSON endpoint) that classifies and explains uploaded "
+                                     "videos")
+    p.add_argument("--checkpoint", help="a checkpoint, a run folder or a weights tag MODEL.PRETRAINING")
+    p.add_argument("--model", help="with --pretrained: the zoo model")
+    p.add_argument("--pretrained", metavar="TAG", help="published weights of --model (`videozoo weights list`)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to bind (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-mb", type=float, default=200.0, help="the largest upload accepted, in MB (default 200)")
+    p.add_argument("--max-clips", type=int, default=32,
+                   help="clips along the timeline at most (back to back; spread over longer videos)")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--no-cam", action="store_true", help="skip Grad-CAM (faster answers)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.set_defaults(func=cmd_serve)
 
 
 def _add_transfer_commands(sub) -> None:

@@ -98,19 +98,52 @@ def _clip_and_frames(video: str | os.PathLike, settings) -> tuple[Tensor, np.nda
     return (view - mean) / std, frames
 
 
+def gif_bytes(frames: np.ndarray, fps: float = 8.0) -> bytes:
+    """Frames ``(T, H, W, 3)`` uint8 as an animated GIF that loops."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                   loop=0)
+    return buffer.getvalue()
+
+
 def write_overlay(path: str | os.PathLike, frames: np.ndarray, fps: float = 8.0) -> Path:
     """Frames ``(T, H, W, 3)`` as an animated GIF (``.gif``) or a video (any other suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
-        from PIL import Image
-
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        path.write_bytes(gif_bytes(frames, fps))
         return path
     from ..data.encode import write_video
 
     return write_video(path, frames, fps, pix_fmt="yuv444p")
+
+
+def class_index(target: str | int | None, classes: list[str]) -> int | None:
+    """A class given by name or index (a string of digits is an index) as its index; None stays None."""
+    if isinstance(target, str) and not target.isdigit():
+        if target not in classes:
+            raise ConfigError(f"class {target!r} is not one of the model's ({len(classes)} classes)")
+        return classes.index(target)
+    return None if target is None else int(target)
+
+
+def explain_clip(model: nn.Module, classes: list[str], settings, video: str | os.PathLike,
+                 target: str | int | None = None, layer: str | None = None) -> tuple[CamResult, np.ndarray]:
+    """Grad-CAM of ``video``'s centre clip under ``model`` (RGB, its input ``settings``): the result, named, and
+    the map drawn over the clip's frames, uint8 ``(T, H, W, 3)``."""
+    if getattr(model, "modalities", ()) or settings.channels != 3:
+        raise ConfigError(f"explain takes an RGB model (this one takes "
+                          f"{', '.join(model.modalities) if getattr(model, 'modalities', ()) else 'optical flow'})")
+    target = class_index(target, classes)
+    clip, frames = _clip_and_frames(video, settings)
+    result = grad_cam(model, clip, target, layer)
+    result.name = classes[result.target]
+    return result, overlay(frames, result.heatmap.numpy())
 
 
 def explain_video(checkpoint: str | os.PathLike, video: str | os.PathLike, out: str | os.PathLike,
@@ -120,16 +153,10 @@ def explain_video(checkpoint: str | os.PathLike, video: str | os.PathLike, out: 
     from .evaluate import load_for_inference
 
     model, classes, settings = load_for_inference(checkpoint)
-    classes = classes or [str(i) for i in range(model.num_classes)]
-    if getattr(model, "modalities", ()) or settings.channels != 3:
-        raise ConfigError(f"{checkpoint}: explain takes an RGB model (this one takes "
-                          f"{', '.join(model.modalities) if model.modalities else 'optical flow'})")
-    if isinstance(target, str) and not target.isdigit():
-        if target not in classes:
-            raise ConfigError(f"class {target!r} is not one of the model's ({len(classes)} classes)")
-        target = classes.index(target)
-    clip, frames = _clip_and_frames(video, settings)
-    result = grad_cam(model, clip, None if target is None else int(target), layer)
-    result.name = classes[result.target]
-    write_overlay(out, overlay(frames, result.heatmap.numpy()))
+    try:
+        result, frames = explain_clip(model, classes or [str(i) for i in range(model.num_classes)], settings, video,
+                                      target, layer)
+    except ConfigError as e:
+        raise ConfigError(f"{checkpoint}: {e}") from None
+    write_overlay(out, frames)
     return result
