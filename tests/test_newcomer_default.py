@@ -1,25 +1,13 @@
-"""The defaults work for a newcomer: only a model, a data set and an epoch count learn synthetic motion."""
+"""The defaults work for a newcomer: only a model, a data set and an epoch count learn synthetic motion.
+
+The photographs set is the harder of the two synthetic sets (texture, clutter, slow motion); the striped shapes
+are what `make demo` trains on (docs/training.md gives its numbers)."""
 
 import pytest
 
 from videozoo.cli import main
 from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine.config import load_config
-
-
-@pytest.mark.slow
-def test_train_with_defaults_learns_motion(tmp_path, capsys):
-    make_synthetic_dataset(tmp_path / "d", SynthConfig(classes=4, per_class=32, val_per_class=10))
-    assert main(["train", "--model", "r2plus1d_18", "--data", str(tmp_path / "d" / "train.csv"), "--val",
-                 str(tmp_path / "d" / "val.csv"), "--epochs", "12", "--out", str(tmp_path / "run"),
-                 "--no-progress"]) == 0
-    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    header = rows[0].split(",")
-    last = dict(zip(header, rows[-1].split(","), strict=True))
-    # 4 classes: chance is 0.25. Measured on this machine: see docs/training.md.
-    assert float(last["train_top1"]) > 0.6 and float(last["val_top1"]) > 0.45, last
-    cfg = load_config(tmp_path / "run" / "config.yaml")
-    assert cfg.optim.name == "adamw" and cfg.data.crop == 56  # defaults: 64×64 videos get a 56 crop
 
 
 def _train(model: str, data, out, epochs: int) -> dict:
@@ -44,7 +32,9 @@ def test_train_with_defaults_learns_camera_motion_over_real_photographs(tmp_path
     # 4 classes: chance is 0.25; a frame-level model cannot tell a pan's direction from single frames
     assert float(r21d["val_top1"]) >= 0.7, r21d
     assert float(r21d["val_top1"]) >= float(frames["val_top1"]) + 0.3, (r21d, frames)
-    assert load_config(tmp_path / "r21d" / "config.yaml").data.normalization == "clip"
+    cfg = load_config(tmp_path / "r21d" / "config.yaml")
+    # the defaults a newcomer got: AdamW, each clip standardised, 64×64 videos a 56 crop
+    assert cfg.optim.name == "adamw" and cfg.data.normalization == "clip" and cfg.data.crop == 56
 
     # The same eight epochs, both modalities, online G-Blend (a warm-up and super-epochs that fit the run).
     assert main(["train", "--data", str(data / "train.csv"), "--val", str(data / "val.csv"), "--epochs", "8",

@@ -138,6 +138,24 @@ def test_still_videos():
         SynthConfig(still=-0.1)
 
 
+def test_still_bystanders():
+    """still_objects=N: N more striped objects stand still behind the moving ones; without them the video is the
+    one it always was."""
+    plain = synthetic.render_motion("right", 6, 32, np.random.default_rng(0))
+    assert np.array_equal(synthetic.render_motion("right", 6, 32, np.random.default_rng(0), still_objects=0), plain)
+    only_still = synthetic.render_motion("right", 6, 32, np.random.default_rng(1), objects=0,
+                                         still_objects=3).astype(np.float32)
+    assert np.abs(np.diff(only_still, axis=0)).mean() < 7.0  # noise only
+    assert only_still.std(axis=(0, 3)).mean() > 20  # but there are stripes to see
+    one = synthetic.render_motion("right", 8, 64, np.random.default_rng(2), objects=1, still_objects=2)
+    changed = (np.abs(one.astype(int) - one[:1].astype(int)).max(-1) > 40).any(0)
+    assert 0.02 < changed.mean() < 0.5  # one object's path moves; the rest of the frame does not
+    with pytest.raises(ValueError, match="still_objects"):
+        SynthConfig(still_objects=-1)
+    with pytest.raises(ValueError, match="still_objects"):
+        SynthConfig(source="photos", still_objects=1)
+
+
 def test_the_same_seed_writes_the_same_files(tmp_path):
     config = SynthConfig(classes=2, per_class=2, val_per_class=1, audio_informative=0.5)
     make_synthetic_dataset(tmp_path / "a", config)

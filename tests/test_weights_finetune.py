@@ -42,7 +42,7 @@ def test_finetuning_converted_weights_beats_scratch(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
     make_synthetic_dataset(big, SynthConfig(classes=4, per_class=32, val_per_class=6, frames=32, size=64, seed=1))
     make_synthetic_dataset(small, SynthConfig(classes=4, per_class=3, val_per_class=12, frames=32, size=64, seed=2))
-    _run(tmp_path, "pretrain", big, 12)
+    _run(tmp_path, "pretrain", big, PRETRAIN_EPOCHS)
     _as_torchvision_file(tmp_path / "pretrain" / "best.safetensors", tmp_path / "r2plus1d_18-pretrained.pth")
     assert main(["convert", "torchvision", "r2plus1d_18", str(tmp_path / "r2plus1d_18-pretrained.pth"),
                  str(tmp_path / "converted.safetensors")]) == 0
@@ -50,6 +50,10 @@ def test_finetuning_converted_weights_beats_scratch(tmp_path):
     finetuned = _run(tmp_path, "finetune", small, 5, f"train.finetune={tmp_path / 'converted.safetensors'}")
     scratch = _run(tmp_path, "scratch", small, 5)
     print(f"small set, 5 epochs: fine-tuned {finetuned.best_score:.3f}, from scratch {scratch.best_score:.3f}")
-    # Measured on an AMD EPYC (10 pre-training epochs): fine-tuned 0.708, from scratch 0.271 (48 videos, chance 0.25).
+    # Measured on an AMD EPYC: 10 pre-training epochs, fine-tuned 0.708, from scratch 0.271 (48 videos, chance 0.25);
+    # 8 epochs (what the test runs), fine-tuned 0.646, from scratch 0.271.
     assert finetuned.best_score >= 0.55
     assert finetuned.best_score >= scratch.best_score + 0.2
+
+
+PRETRAIN_EPOCHS = 8

@@ -195,8 +195,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
         sizes = {**PHOTO_DEFAULTS, **sizes}
     try:
         config = SynthConfig(**sizes, audio_informative=0.0 if av else args.audio, motion_informative=args.motion,
-                             still=args.still, audio_visual=av, seed=args.seed, source=source, images=args.images,
-                             sounds=args.sounds)
+                             still=args.still, still_objects=args.still_objects, audio_visual=av, seed=args.seed,
+                             source=source, images=args.images, sounds=args.sounds)
         paths = make_synthetic_dataset(args.out, config)
     except (ValueError, FileNotFoundError, VideoError) as e:
         raise SystemExit(f"videozoo synth: {e}") from None
@@ -395,6 +395,7 @@ def _refuse_classify_options(args: argparse.Namespace, task: str, takes: str, ex
     """A one-line usage error when ``--task task`` is given options of the classification set only."""
     classify_only = {"--source photos": args.source != "shapes", "--images": args.images, "--audio": args.audio,
                      "--sounds": args.sounds, "--motion": args.motion != 1.0, "--still": args.still,
+                     "--still-objects": args.still_objects,
                      "--val-per-class": args.val_per_class is not None, **(extra or {})}
     if any(classify_only.values()):
         raise UsageError(f"{', '.join(k for k, v in classify_only.items() if v)}: for --task classify; --task "
@@ -964,6 +965,9 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--still", type=float, default=0.0, metavar="S",
                    help="the share S of videos whose objects stand still (default 0): their picture says nothing "
                         "of the class, without showing another class's motion")
+    p.add_argument("--still-objects", type=int, default=0, metavar="N",
+                   help="N striped bystanders standing still behind the moving objects (shapes): what moves tells "
+                        "the class, not what is there")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--task", choices=["classify", "localize", "detect"], default="classify",
                    help="localize: untrimmed videos (still objects, moving during action segments) with their "

@@ -96,6 +96,7 @@ class SynthConfig:
     audio_informative: float = 0.0
     motion_informative: float = 1.0  # the share of videos that move their class's way (the rest: a random class's)
     still: float = 0.0  # the share of videos whose objects stand still (drawn before motion_informative)
+    still_objects: int = 0  # source shapes: striped bystanders standing still behind the moving objects
     audio_visual: bool = False  # classes: (motion, pitch) pairs; audio with per-video fingerprints
     seed: int = 0
     source: str = "shapes"  # shapes: striped objects moving; photos: a camera moving over photographs
@@ -105,6 +106,9 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.still_objects < 0 or (self.still_objects and self.source != "shapes"):
+            raise ValueError(f"still_objects is a count of still shapes beside the moving ones (source 'shapes'), "
+                             f"got {self.still_objects}")
         if self.images is not None and self.source != "photos":
             raise ValueError("images is a folder of photographs for source 'photos'")
         if not 2 <= self.classes <= len(self.motions):
@@ -182,28 +186,31 @@ def paint_shape(frame: np.ndarray, dx: np.ndarray, dy: np.ndarray, theta: float,
 
 
 def render_motion(motion: str, frames: int, size: int, rng: np.random.Generator, objects: int = 3,
-                  look: np.random.Generator | None = None) -> np.ndarray:
+                  look: np.random.Generator | None = None, still_objects: int = 0) -> np.ndarray:
     """uint8 ``(frames, size, size, 3)`` of one video of class ``motion``: ``objects`` striped rectangles,
-    each placed, turned, sized and coloured at random, all moving the class's way (``"still"``: not at all).
-    ``look``, when given, draws the background and the colours instead of ``rng`` (one look shared by many
-    videos)."""
-    vx, vy, spin, growth = STILL if motion == "still" else MOTIONS[motion]
+    each placed, turned, sized and coloured at random, all moving the class's way (``"still"``: not at all),
+    in front of ``still_objects`` more that stand still (bystanders: what moves tells the class, not what
+    is there). ``look``, when given, draws the background and the colours instead of ``rng`` (one look shared
+    by many videos)."""
+    motion_of = STILL if motion == "still" else MOTIONS[motion]
     speed = rng.uniform(0.8, 1.2)
     background = smooth_background(look or rng, size)
-    shared_colors = look.uniform(0, 255, (objects, 2, 3)) if look is not None else None
+    shared_colors = look.uniform(0, 255, (objects + still_objects, 2, 3)) if look is not None else None
     lo, hi = np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1])
     shapes = [
         {"colors": shared_colors[k] if look is not None else rng.uniform(0, 255, (2, 3)),
          "half": size * rng.uniform((0.1, 0.06), (0.16, 0.1)),
          "stripe": size * rng.uniform(0.04, 0.06), "centre": rng.uniform(0, size, 2),
-         "angle": rng.uniform(0, 2 * math.pi), "log_scale": rng.uniform(lo, hi)}
-        for k in range(objects)
+         "angle": rng.uniform(0, 2 * math.pi), "log_scale": rng.uniform(lo, hi), "moves": k < objects}
+        for k in range(objects + still_objects)
     ]
+    shapes = shapes[objects:] + shapes[:objects]  # the bystanders behind
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     out = np.empty((frames, size, size, 3), np.uint8)
     for t in range(frames):
         frame = background.copy()
         for shape in shapes:
+            vx, vy, spin, growth = motion_of if shape["moves"] else STILL
             x0 = (shape["centre"][0] + t * vx * speed * size) % size
             y0 = (shape["centre"][1] + t * vy * speed * size) % size
             theta = shape["angle"] + t * spin * speed
@@ -262,7 +269,8 @@ def make_synthetic_dataset(out: str | os.PathLike, config: SynthConfig = SynthCo
             if photos is not None:
                 frames = render_camera_motion(motion, photos, config.frames, config.size, config.fps, video_rng)
             else:
-                frames = render_motion(motion, config.frames, config.size, video_rng, look=look)
+                frames = render_motion(motion, config.frames, config.size, video_rng, look=look,
+                                       still_objects=config.still_objects)
             if config.audio_visual:
                 audio = render_audio_visual(label, seconds, config.sample_rate, video_rng)
             else:
