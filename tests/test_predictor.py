@@ -66,3 +66,27 @@ def test_bad_precision_and_bad_input(model):
         Predictor(model, precision="fp16", device="cpu")
     with pytest.raises(ValueError, match="5-D clip batch"):
         Predictor(model, "fp32", "cpu")(torch.randn(3, 8, 64, 64))
+
+
+def test_compiled_path_matches_and_records_each_compilation(model, tmp_path, capsys):
+    """compile=True: the same logits as the eager fp32 path; each input shape compiled once, its seconds recorded
+    and printed by the commands that take --compile."""
+    x = torch.randn(2, 3, 8, 64, 64)
+    compiled = Predictor(model, precision="fp32", device="cpu", compile=True)
+    torch.testing.assert_close(compiled(x), Predictor(model, "fp32", "cpu")(x), rtol=1e-3, atol=1e-3)
+    compiled(x)
+    assert list(compiled.compilations) == ["2×3×8×64×64"]
+    assert compiled.compilations["2×3×8×64×64"].seconds > 0
+    assert str(compiled.compilations["2×3×8×64×64"]).startswith("torch.compile for 2×3×8×64×64: ")
+
+    from tests.tiny import tiny_checkpoint
+    from tests.videos import barcodes
+    from videozoo.cli import main
+    from videozoo.data import write_video
+
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors", ["a", "b"])
+    video = write_video(tmp_path / "v.mp4", barcodes(8), fps=8)
+    assert main(["predict", str(video), "--checkpoint", str(ckpt), "--clips", "1", "--compile"]) == 0
+    assert "torch.compile for 1×3×4×32×32: " in capsys.readouterr().err
+    assert main(["predict", str(video), "--checkpoint", str(ckpt), "--compile", "--backend", "openvino"]) == 2
+    assert "--compile compiles the PyTorch path" in capsys.readouterr().err

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -97,6 +99,23 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
 BACKENDS = ("pytorch", "openvino")
 
 
+@dataclass(frozen=True)
+class Compilation:
+    """One compilation of the model for one input shape: its seconds (the first call, forward included)."""
+
+    shape: str  # e.g. "8×3×16×112×112"; a multi-modal input: "rgb 8×3×8×112×112, audio 8×1×100×40"
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"torch.compile for {self.shape}: {self.seconds:.1f} s"
+
+
+def _shape_of(x: Tensor | dict[str, Tensor]) -> str:
+    if isinstance(x, dict):
+        return ", ".join(f"{k} {_shape_of(v)}" for k, v in x.items())
+    return "×".join(map(str, x.shape))
+
+
 class Predictor:
     """A fast, inference-only callable: ``(B, C, T, H, W)`` float clips → float32 logits ``(B, num_classes)``.
 
@@ -108,7 +127,10 @@ class Predictor:
         channels_last: use the channels-last-3d layout; None chooses (see the module docstring).
         fold_bn: fold BatchNorm into the convolutions.
         compile: ``torch.compile`` the model (inductor fuses conv + ReLU; about 1.4× faster on
-            a CPU once compiled, but compiling takes tens of seconds: worth it for long runs only).
+            a CPU once compiled). Compiling takes seconds to tens of seconds per input shape; ``compilations`` records
+            each. Inductor keeps compiled kernels on disk (``$TORCHINDUCTOR_CACHE_DIR``, by default under /tmp),
+            which about halves a later run's compile; its whole-graph cache is bypassed under weight freezing
+            (torch 2.14.1), which the speed needs, so a later run still traces and compiles.
         backend: ``"pytorch"``, or ``"openvino"`` (CPU): the logits come from the model exported to ONNX and
             compiled by OpenVINO, once per input shape (faster on CPUs than PyTorch's path for every family
             measured, see docs/speed.md); ``features`` and ``run`` stay on PyTorch.
@@ -139,6 +161,7 @@ class Predictor:
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.classes = getattr(model, "classes", None)
         self._forward = self.model
+        self.compilations: dict[str, Compilation] = {}  # compile=True: one per input shape
         if compile:
             # Freezing lets inductor treat weights as constants and fuse conv + ReLU in oneDNN; it must be
             # on while the first call compiles (torch.compile's options= does not switch it on).
@@ -146,9 +169,15 @@ class Predictor:
 
             compiled = torch.compile(self.model)
 
-            def frozen(x: Tensor) -> Tensor:
+            def frozen(x: Tensor | dict[str, Tensor]) -> Tensor | dict[str, Tensor]:
                 with inductor_config.patch(freezing=True):
-                    return compiled(x)
+                    shape = _shape_of(x)
+                    if shape in self.compilations:
+                        return compiled(x)
+                    start = time.perf_counter()
+                    out = compiled(x)
+                    self.compilations[shape] = Compilation(shape, time.perf_counter() - start)
+                    return out
 
             self._forward = frozen
 
