@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import statistics
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from videozoo.benchmark import cpu_name, matmul_peak
 from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine.bf16_guard import Bf16Guard
 from videozoo.engine.config import load_config
@@ -46,31 +46,6 @@ from videozoo.models.cards import count_macs
 from videozoo.weights.convert import convert_state_dict
 
 CL = torch.channels_last_3d
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                isa = "AMX" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags else "no bf16 ISA"
-                return f"{line.split(':', 1)[1].strip()} ({isa})"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of the best of ``repeats`` n×n matmuls."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):  # warm-up: thread pool, caches, clocks
-        torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def bare_steps(model, optimizer, batches, dtype, memory_format) -> float:

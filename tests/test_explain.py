@@ -79,6 +79,26 @@ def test_explain_command_writes_the_overlay(tmp_path, capsys):
     assert "class 'swim' is not one of the model's" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("normalization", ["kinetics", "clip"])
+def test_the_explained_clip_is_the_one_the_model_was_trained_to_see(tmp_path, normalization):
+    """explain (and serve's Grad-CAM) feed the model its centre clip as evaluation does: the checkpoint's
+    normalisation, per-clip standardisation included."""
+    from dataclasses import replace
+
+    from videozoo.data.datasets import VideoDataset, VideoItem
+    from videozoo.engine.explain import _clip_and_frames
+
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors", ["a", "b"])
+    _, _, settings = load_for_inference(ckpt)
+    settings = replace(settings, normalization=normalization)
+    video = write_video(tmp_path / "v.mp4", barcodes(12), fps=10)
+    clip, frames = _clip_and_frames(video, settings)
+    expected = VideoDataset([VideoItem(str(video), 0)], ["a"], settings.sampling, settings.transform(1),
+                            train=False, num_clips=1)[0]["video"]
+    torch.testing.assert_close(clip, expected, rtol=1e-4, atol=1e-4)
+    assert frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
+
+
 def _regions(frames: np.ndarray, seed: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """``(H, W)`` masks of a rendered clip: the moving object's path (pixels that change over the clip) and the
     still objects (pixels off the background that do not change). The background is render_motion's second

@@ -85,7 +85,7 @@ def overlay(frames: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.n
 def _clip_and_frames(video: str | os.PathLike, settings) -> tuple[Tensor, np.ndarray]:
     """The centre clip of ``video`` as the model takes it ``(1, C, T, H, W)``, and the same frames for the eye
     (resized and cropped, not normalised): uint8 ``(T, H, W, 3)``. The clip is decoded once."""
-    from ..data.transforms import NORMALIZATION
+    from ..data.transforms import ToModelInput
 
     plain = replace(settings, normalization="none")  # [0, 1]: what the eye sees, normalised below for the model
     item = VideoDataset([VideoItem(str(video), 0)], ["?"], plain.sampling, plain.transform(1), train=False,
@@ -93,9 +93,9 @@ def _clip_and_frames(video: str | os.PathLike, settings) -> tuple[Tensor, np.nda
     if item.get("skipped"):
         raise VideoError(item["error"])
     view = item["video"]  # (1, C, T, H, W)
-    mean, std = (torch.tensor(v).view(1, -1, 1, 1, 1) for v in NORMALIZATION[settings.normalization])
     frames = (view[0].permute(1, 2, 3, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return (view - mean) / std, frames
+    # the checkpoint's normalisation as training applied it (per-clip standardisation included)
+    return ToModelInput(settings.normalization)(view.transpose(1, 2)), frames
 
 
 def gif_bytes(frames: np.ndarray, fps: float = 8.0) -> bytes:

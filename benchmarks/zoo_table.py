@@ -1,0 +1,135 @@
+"""Every model of the zoo through the default inference path, in one run: speed and peak memory.
+
+    python benchmarks/zoo_table.py --out docs/zoo_speed.json --plot docs/zoo_speed.png
+    python benchmarks/zoo_table.py r2plus1d_18 s3d ir_csn_152      # some models only
+
+Each model runs in a process of its own (so that its peak resident memory is its own): random weights, the
+Predictor at ``precision="auto"`` (BN folded, channels-last, bf16 where the CPU has it), its default clip,
+batch 1 and batch 8: milliseconds per clip (the upper median of ``--iters`` timed calls after a warm-up),
+achieved GFLOP/s (2 × GMACs per clip / seconds) and its share of this CPU's bf16 matmul peak measured at the
+start of the run, and the process's peak resident memory at batch 8 (weights, runtime and activations: the
+ceiling to plan for). Prints a Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms
+per clip, one point per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from videozoo.benchmark import cpu_name, matmul_peak
+
+
+def measure_one(name: str, iters: int) -> dict:
+    """Run in the child: the model's row (peak memory read last, after batch 8)."""
+    from videozoo.engine.predictor import Predictor
+    from videozoo.models.cards import count_macs
+    from videozoo.models.layers import randomize_batch_norm
+    from videozoo.models.registry import create_model, get_entry
+
+    torch.manual_seed(0)
+    clip = tuple(get_entry(name).default_clip)
+    model = create_model(name).eval()
+    randomize_batch_norm(model, torch.Generator().manual_seed(0))
+    gmacs = count_macs(model, clip, in_channels=model.in_channels) / 1e9
+    predictor = Predictor(model)
+    del model
+    row = {"model": name, "clip": "×".join(map(str, clip)), "gmacs": round(gmacs, 3),
+           "precision": predictor.precision}
+    for batch in (1, 8):
+        x = torch.randn(batch, predictor.model.in_channels, *clip)
+        predictor(x)  # warm-up
+        times = []
+        for _ in range(iters):
+            start = time.perf_counter()
+            predictor(x)
+            times.append(time.perf_counter() - start)
+        seconds = sorted(times)[len(times) // 2]
+        row[f"ms_per_clip_b{batch}"] = round(1e3 * seconds / batch, 2)
+        row[f"gflops_b{batch}"] = round(2 * gmacs * batch / seconds, 1)
+    row["peak_rss_mb_b8"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
+    return row
+
+
+def markdown(rows: list[dict], bf16_peak: float) -> str:
+    lines = ["| model | clip | GMACs | ms / clip, batch 1 | ms / clip, batch 8 | GFLOP/s (batch 8) | "
+             "share of bf16 peak | peak memory, batch 8 |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | | | {r['error']} | | | | |")
+            continue
+        lines.append(f"| {r['model']} | {r['clip']} | {r['gmacs']:.2f} | {r['ms_per_clip_b1']:.1f} | "
+                     f"{r['ms_per_clip_b8']:.1f} | {r['gflops_b8']:.0f} | {r['gflops_b8'] / bf16_peak:.0%} | "
+                     f"{r['peak_rss_mb_b8'] / 1024:.1f} GB |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if "error" not in r]
+    fig, ax = plt.subplots(figsize=(9, 6.5))
+    ax.scatter([r["gmacs"] for r in rows], [r["ms_per_clip_b8"] for r in rows], s=18)
+    for r in rows:
+        ax.annotate(r["model"], (r["gmacs"], r["ms_per_clip_b8"]), fontsize=6, xytext=(3, 2),
+                    textcoords="offset points")
+    ax.set(xscale="log", yscale="log", xlabel="GMACs per clip (default clip)", ylabel="ms per clip (batch 8)",
+           title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+
+
+def main() -> None:
+    from videozoo.models.registry import list_models
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="models (default: the whole zoo)")
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--out", help="write the rows (and the CPU's peaks) as JSON")
+    parser.add_argument("--plot", help="write GMACs against ms per clip as a PNG")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the child: one model, its row as JSON
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.iters)))
+        return
+    names = args.names or list_models()
+    fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    cpu = cpu_name()
+    print(f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}; matmul peaks: fp32 "
+          f"{fp32_peak:.0f} GFLOP/s, bf16 {bf16_peak:.0f} GFLOP/s", flush=True)
+    rows = []
+    for name in names:
+        done = subprocess.run([sys.executable, __file__, "--one", name, "--iters", str(args.iters)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            rows.append({"model": name, "error": last[:200]})
+        else:
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{name}: " + (r["error"] if "error" in r else
+                             f"{r['ms_per_clip_b1']:.1f} / {r['ms_per_clip_b8']:.1f} ms per clip (batch 1 / 8), "
+                             f"{r['gflops_b8']:.0f} GFLOP/s, {r['peak_rss_mb_b8']} MB"), flush=True)
+    print()
+    print(markdown(rows, bf16_peak))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"cpu": cpu, "threads": torch.get_num_threads(),
+                                              "torch": torch.__version__, "fp32_peak_gflops": fp32_peak,
+                                              "bf16_peak_gflops": bf16_peak, "rows": rows}, indent=1))
+    if args.plot:
+        plot(rows, Path(args.plot), f"the zoo through the Predictor: {cpu}, {torch.get_num_threads()} threads")
+
+
+if __name__ == "__main__":
+    main()
