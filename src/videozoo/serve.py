@@ -6,7 +6,7 @@
                                                          │
         timeline: one clip every span seconds (≤ max_clips) ─► class probabilities per clip (top-5 each)
         video-level answer: their mean ─► top-5
-        Grad-CAM of the centre clip (RGB models) ─► an animated GIF, base64
+        Grad-CAM of the centre clip for the top class (RGB models) ─► an animated GIF, base64
                                                          │
     browser ◄── JSON {top, timeline, cam} ◄──────────────┘
 
@@ -86,7 +86,8 @@ class VideoService:
 
     def analyse(self, path: str | os.PathLike, filename: str | None = None) -> dict:
         """The top classes of the video at ``path`` (mean over its clips), each clip's along the timeline, and
-        the Grad-CAM of its centre clip. Raises :class:`VideoError` for a file that is no readable video."""
+        the Grad-CAM of its centre clip for the video's top class. Raises :class:`VideoError` for a file that is
+        no readable video."""
         with open_reader(path) as video:
             if not video.fps or not video.num_frames:
                 raise VideoError("no frames with a frame rate")
@@ -96,9 +97,9 @@ class VideoService:
         with self._lock:
             scores = score_windows(self.predictor, path, self.classes, self.settings,
                                    LocalizeConfig(stride=stride, num_workers=0), self.audio)
-            cam = self._cam(path) if self.explains else None
-        readable = ~np.isnan(scores.probs).any(axis=1)
-        mean = scores.probs[readable].mean(axis=0)
+            readable = ~np.isnan(scores.probs).any(axis=1)
+            mean = scores.probs[readable].mean(axis=0)
+            cam = self._cam(path, int(mean.argmax())) if self.explains else None
         timeline = [{"start": round(float(s), 3), "end": round(float(min(s + scores.length, duration)), 3),
                      "top": _top(p, self.classes, self.top) if ok else [], "readable": bool(ok)}
                     for s, p, ok in zip(scores.starts, scores.probs, readable, strict=True)]
@@ -106,10 +107,11 @@ class VideoService:
                 "clip_seconds": round(scores.length, 3), "top": _top(mean, self.classes, self.top),
                 "timeline": timeline, "cam": cam}
 
-    def _cam(self, path: str | os.PathLike) -> dict:
+    def _cam(self, path: str | os.PathLike, target: int) -> dict:
+        """Grad-CAM of the centre clip for ``target`` (the video's answer), as a GIF."""
         from .engine.explain import explain_clip, gif_bytes
 
-        result, frames = explain_clip(self.model, self.classes, self.settings, path)
+        result, frames = explain_clip(self.model, self.classes, self.settings, path, target)
         return {"class": result.name, "probability": round(result.probability, 6), "layer": result.layer,
                 "gif": "data:image/gif;base64," + base64.b64encode(gif_bytes(frames)).decode()}
 
