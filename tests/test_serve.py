@@ -106,6 +106,8 @@ def test_timeline_stride():
     assert timeline_stride(10.0, 0.5, 32) == 0.5  # 20 clips back to back
     assert timeline_stride(100.0, 0.5, 32) == pytest.approx(99.5 / 31)  # 32 clips from start to end
     assert timeline_stride(0.2, 0.5, 32) == 0.5
+    with pytest.raises(ValueError, match="max_clips"):
+        timeline_stride(100.0, 0.5, 1)
 
 
 def test_serve_binds_to_this_machine_by_default():

@@ -47,7 +47,9 @@ def _top(probs: np.ndarray, classes: list[str], k: int) -> list[dict]:
 def timeline_stride(duration: float, span: float, max_clips: int) -> float:
     """Seconds between clip starts: back to back (``span``), or spread so that at most ``max_clips`` cover a
     long video from its start to its end."""
-    if duration <= span * max_clips or max_clips < 2:
+    if max_clips < 2:
+        raise ValueError(f"max_clips must be at least 2 (the first and the last clip), got {max_clips}")
+    if duration <= span * max_clips:
         return span
     return (duration - span) / (max_clips - 1)
 
@@ -71,6 +73,7 @@ class VideoService:
     name: str = ""
 
     def __post_init__(self) -> None:
+        timeline_stride(1.0, 1.0, self.max_clips)  # refuses a max_clips that cannot hold a timeline
         self.predictor = Predictor(self.model, precision=self.precision)
         self._lock = threading.Lock()  # one video at a time: the model uses every core already
 
