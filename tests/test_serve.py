@@ -78,8 +78,8 @@ def test_the_endpoint_answers_as_the_evaluation_path(setup, client):
     assert gif.format == "GIF" and gif.size == (32, 32) and gif.n_frames == 4
 
 
-def test_bad_uploads_are_refused_in_one_line_and_the_server_keeps_serving(setup, client):
-    root, _, video = setup
+def test_bad_uploads_are_refused_in_one_line_and_the_server_keeps_serving(setup, client, monkeypatch):
+    root, service, video = setup
     big = root / "big.mp4"
     big.write_bytes(os.urandom(600_000))  # over the 0.5 MB limit
     response = _post(client, big)
@@ -93,6 +93,15 @@ def test_bad_uploads_are_refused_in_one_line_and_the_server_keeps_serving(setup,
     empty.write_bytes(b"")
     assert _post(client, empty).status_code == 415 and "empty" in _post(client, empty).json()["error"]
     assert _post(client, video).status_code == 200  # still serving
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "analyse", broken)
+        response = _post(client, video)
+    assert response.status_code == 500 and response.json()["error"] == "clip.mp4: analysis failed (RuntimeError: a bug)"
+    assert _post(client, video).status_code == 200  # and after a failure too
 
 
 def test_the_page_and_the_model(client):
