@@ -8,7 +8,8 @@ Predictor at ``precision="auto"`` (BN folded, channels-last, bf16 where the CPU 
 batch 1 and batch 8: milliseconds per clip (the upper median of ``--iters`` timed calls after a warm-up),
 achieved GFLOP/s (2 × GMACs per clip / seconds) and its share of this CPU's bf16 matmul peak measured at the
 start of the run, and the process's peak resident memory at batch 8 (weights, runtime and activations: the
-ceiling to plan for). Prints a Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms
+ceiling to plan for); with ``--onnx``, its export (``videozoo export``) checked against ONNX Runtime. Prints a
+Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms
 per clip, one point per model.
 """
 
@@ -27,8 +28,22 @@ import torch
 from videozoo.benchmark import cpu_name, matmul_peak
 
 
-def measure_one(name: str, iters: int) -> dict:
-    """Run in the child: the model's row (peak memory read last, after batch 8)."""
+def onnx_check(name: str, clip: tuple[int, int, int]) -> str:
+    """``videozoo export`` of the model at its clip, checked against ONNX Runtime: "ok (error)" or why not."""
+    import tempfile
+
+    from videozoo.engine.export import ExportError, export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            report = export_onnx(name, Path(tmp) / "model.onnx", clip=clip)
+        except (ExportError, ImportError, RuntimeError) as e:
+            return f"not exported: {str(e).splitlines()[0][:160]}"
+    return f"ok ({report.max_error:.0e})"
+
+
+def measure_one(name: str, iters: int, onnx: bool = False) -> dict:
+    """Run in the child: the model's row (peak memory read after batch 8, before any export)."""
     from videozoo.engine.predictor import Predictor
     from videozoo.models.cards import count_macs
     from videozoo.models.layers import randomize_batch_norm
@@ -55,19 +70,23 @@ def measure_one(name: str, iters: int) -> dict:
         row[f"ms_per_clip_b{batch}"] = round(1e3 * seconds / batch, 2)
         row[f"gflops_b{batch}"] = round(2 * gmacs * batch / seconds, 1)
     row["peak_rss_mb_b8"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
+    if onnx:
+        row["onnx"] = onnx_check(name, clip)
     return row
 
 
 def markdown(rows: list[dict], bf16_peak: float) -> str:
+    onnx = any("onnx" in r for r in rows)
     lines = ["| model | clip | GMACs | ms / clip, batch 1 | ms / clip, batch 8 | GFLOP/s (batch 8) | "
-             "share of bf16 peak | peak memory, batch 8 |", "|---|---|---|---|---|---|---|---|"]
+             "share of bf16 peak | peak memory, batch 8 |" + (" ONNX (ONNX Runtime vs PyTorch) |" if onnx else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if onnx else "")]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | | | {r['error']} | | | | |")
+            lines.append(f"| {r['model']} | | | {r['error']} | | | | |" + (" |" if onnx else ""))
             continue
         lines.append(f"| {r['model']} | {r['clip']} | {r['gmacs']:.2f} | {r['ms_per_clip_b1']:.1f} | "
                      f"{r['ms_per_clip_b8']:.1f} | {r['gflops_b8']:.0f} | {r['gflops_b8'] / bf16_peak:.0%} | "
-                     f"{r['peak_rss_mb_b8'] / 1024:.1f} GB |")
+                     f"{r['peak_rss_mb_b8'] / 1024:.1f} GB |" + (f" {r.get('onnx', '')} |" if onnx else ""))
     return "\n".join(lines)
 
 
@@ -98,10 +117,12 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--out", help="write the rows (and the CPU's peaks) as JSON")
     parser.add_argument("--plot", help="write GMACs against ms per clip as a PNG")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also export each model to ONNX and check it against ONNX Runtime (fp32, 1e-4)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child: one model, its row as JSON
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.iters)))
+        print(json.dumps(measure_one(args.one, args.iters, args.onnx)))
         return
     names = args.names or list_models()
     fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
@@ -110,8 +131,8 @@ def main() -> None:
           f"{fp32_peak:.0f} GFLOP/s, bf16 {bf16_peak:.0f} GFLOP/s", flush=True)
     rows = []
     for name in names:
-        done = subprocess.run([sys.executable, __file__, "--one", name, "--iters", str(args.iters)],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, __file__, "--one", name, "--iters", str(args.iters)]
+                              + ["--onnx"] * args.onnx, capture_output=True, text=True)
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["failed"])[-1]
             rows.append({"model": name, "error": last[:200]})
