@@ -5,7 +5,7 @@
 
 Each model runs in a process of its own (so that its peak resident memory is its own): random weights, the
 Predictor at ``precision="auto"`` (BN folded, channels-last, bf16 where the CPU has it), its default clip,
-batch 1 and batch 8: milliseconds per clip (the upper median of ``--iters`` timed calls after a warm-up),
+batch 1 and batch 8: milliseconds per clip (the median of ``--iters`` timed calls after a warm-up),
 achieved GFLOP/s (2 × GMACs per clip / seconds) and its share of this CPU's bf16 matmul peak measured at the
 start of the run, and the process's peak resident memory at batch 8 (weights, runtime and activations: the
 ceiling to plan for); with ``--onnx``, its export (``videozoo export``) checked against ONNX Runtime. Prints a
@@ -20,12 +20,11 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from videozoo.benchmark import cpu_name, matmul_peak
+from videozoo.benchmark import cpu_name, matmul_peak, time_interleaved
 
 
 def onnx_check(name: str, clip: tuple[int, int, int]) -> str:
@@ -60,13 +59,7 @@ def measure_one(name: str, iters: int, onnx: bool = False) -> dict:
            "precision": predictor.precision}
     for batch in (1, 8):
         x = torch.randn(batch, predictor.model.in_channels, *clip)
-        predictor(x)  # warm-up
-        times = []
-        for _ in range(iters):
-            start = time.perf_counter()
-            predictor(x)
-            times.append(time.perf_counter() - start)
-        seconds = sorted(times)[len(times) // 2]
+        seconds = time_interleaved({"": lambda x=x: predictor(x)}, iters, 1, predictor.device)[""]
         row[f"ms_per_clip_b{batch}"] = round(1e3 * seconds / batch, 2)
         row[f"gflops_b{batch}"] = round(2 * gmacs * batch / seconds, 1)
     row["peak_rss_mb_b8"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB

@@ -15,11 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-import videozoo
+from tests.tiny import tiny_checkpoint
 from tests.videos import barcodes
 from videozoo.data import write_video
 from videozoo.engine.evaluate import load_for_inference
-from videozoo.engine.inputs import InputSettings
 from videozoo.engine.localize import LocalizeConfig, score_windows
 from videozoo.engine.predictor import Predictor
 from videozoo.serve import VideoService, create_app, timeline_stride
@@ -32,15 +31,10 @@ FAVOURED = 2  # the head's bias makes "swim" the top class of any clip
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
-    model = videozoo.create_model("r2plus1d_18", len(CLASSES), base_width=8)
+    video = write_video(root / "clip.mp4", barcodes(20), fps=10)  # 2 s; clips of 4 frames span 0.4 s
+    model, classes, settings = load_for_inference(tiny_checkpoint(root / "m.safetensors", CLASSES))
     with torch.no_grad():
         model.head.fc.bias[FAVOURED] += 4.0
-    settings = InputSettings(family="residual", num_frames=4, stride=1, fps=None, crop=32, resize=None,
-                             resize_hw=None, scale_jitter=None, flip=False, normalization="kinetics")
-    ckpt = videozoo.save_model(model, root / "m.safetensors", classes=CLASSES,
-                               metadata={"data_settings": settings.to_json()})
-    video = write_video(root / "clip.mp4", barcodes(20), fps=10)  # 2 s; clips of 4 frames span 0.4 s
-    model, classes, settings = load_for_inference(ckpt)
     return root, VideoService(model, classes, settings, name="tiny"), video
 
 
