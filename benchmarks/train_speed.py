@@ -1,6 +1,7 @@
 """Training speed: our engine against bare PyTorch loops, in one run, with this CPU's peaks beside them.
 
-    python benchmarks/train_speed.py [--steps 6] [--batch 8] [--model r2plus1d_18] [--frames 8] [--loader [--repeats 3]]
+    python benchmarks/train_speed.py [--steps 6] [--rounds 3] [--batch 8] [--model r2plus1d_18] [--frames 8]
+                                     [--loader [--repeats 3]]
 
 On whatever CPU it runs on, it measures this CPU's fp32 and bf16 matmul peaks
 (GFLOP/s of a 2048² matmul, best of several) and times training steps of
@@ -30,12 +31,13 @@ import copy
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torchvision
 
-from videozoo.benchmark import cpu_name, matmul_peak
+from videozoo.benchmark import cpu_name, matmul_peak, time_interleaved
 from videozoo.data import SynthConfig, make_synthetic_dataset
 from videozoo.engine.bf16_guard import Bf16Guard
 from videozoo.engine.config import load_config
@@ -48,20 +50,18 @@ from videozoo.weights.convert import convert_state_dict
 CL = torch.channels_last_3d
 
 
-def bare_steps(model, optimizer, batches, dtype, memory_format) -> float:
-    """Seconds per step of a plain loop (the first step warms caches up and is not counted)."""
-    model.train()
-    times = []
-    for x, y in batches:
-        start = time.perf_counter()
-        x = x.contiguous(memory_format=memory_format)
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - start)
-    return statistics.mean(times[1:])
+def bare_loop(model, optimizer, batches, dtype, memory_format) -> Callable[[], None]:
+    """A plain training loop over ``batches`` (one call = one pass), for :func:`time_interleaved`."""
+    def run() -> None:
+        model.train()
+        for x, y in batches:
+            x = x.contiguous(memory_format=memory_format)
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return run
 
 
 def conv_grads(model, x, dtype) -> torch.Tensor:
@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--model", default="r2plus1d_18", choices=["r2plus1d_18", "r3d_18"])
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every loop (median)")
     parser.add_argument("--loader", action="store_true", help="also time videozoo train with data loading")
     parser.add_argument("--repeats", type=int, default=3, help="--loader: epochs of each kind (median)")
     args = parser.parse_args()
@@ -139,13 +140,8 @@ def main() -> None:
     errors = {"torchvision fp32": grad_error(conv_grads(reference, batches[0][0][:4], None), fp32_grads),
               "raw bf16": grad_error(conv_grads(ours, x_check, dtype), fp32_grads)}
 
-    seconds = {"torchvision fp32": bare_steps(reference, torch.optim.SGD(reference.parameters(), lr=0.01,
-                                                                          momentum=0.9), batches, None,
-                                              torch.contiguous_format)}
     # Each loop trains its own copy: the raw kernels' NaN gradients would poison the weights of the next.
     raw = copy.deepcopy(ours)
-    seconds["raw bf16"] = bare_steps(raw, torch.optim.AdamW(raw.parameters(), lr=1e-3, weight_decay=0.05,
-                                                            foreach=True), batches, dtype, CL)
     guard = Bf16Guard(ours)
     if dtype is not None:
         with torch.autocast("cpu", dtype=dtype):
@@ -153,26 +149,35 @@ def main() -> None:
     fixed = [r for r in guard.report or [] if r["fix"]]
     errors["guarded bf16"] = errors["engine"] = grad_error(conv_grads(ours, x_check, dtype), fp32_grads)
     guarded = copy.deepcopy(ours)
-    seconds["guarded bf16"] = bare_steps(guarded, torch.optim.AdamW(guarded.parameters(), lr=1e-3,
-                                                                    weight_decay=0.05, foreach=True),
-                                         batches, dtype, CL)
+    reference_batches = batches[:max(2, args.steps // 3)]  # fp32 is 3-5× slower: fewer steps, same rounds
+    steps = {"torchvision fp32": len(reference_batches), "raw bf16": len(batches), "guarded bf16": len(batches),
+             "engine": len(batches)}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         core = engine_core([f"model.name={args.model}", f"train.batch_size={args.batch}", "train.epochs=1"], tmp,
                            copy.deepcopy(ours))
         core.guard.report = guard.report  # the copy carries the guard's fixes already
-        optimizer, scheduler = core.optimizer(args.steps)
+        optimizer, scheduler = core.optimizer(args.steps * (args.rounds + 1))
         loader = [{"video": x, "label": y, "skipped": []} for x, y in batches]
 
         def step(net, batch):
             logits = net(batch["video"])
             return torch.nn.functional.cross_entropy(logits.float(), batch["label"]), logits, batch["label"]
 
-        core.train_epoch(loader, 0, step, optimizer, scheduler)  # warm-up epoch
-        start = time.perf_counter()
-        core.train_epoch(loader, 0, step, optimizer, scheduler)
-        seconds["engine"] = (time.perf_counter() - start) / args.steps
+        paths = {
+            "torchvision fp32": bare_loop(reference, torch.optim.SGD(reference.parameters(), lr=0.01, momentum=0.9),
+                                          reference_batches, None, torch.contiguous_format),
+            "raw bf16": bare_loop(raw, torch.optim.AdamW(raw.parameters(), lr=1e-3, weight_decay=0.05,
+                                                         foreach=True), batches, dtype, CL),
+            "guarded bf16": bare_loop(guarded, torch.optim.AdamW(guarded.parameters(), lr=1e-3, weight_decay=0.05,
+                                                                 foreach=True), batches, dtype, CL),
+            "engine": lambda: core.train_epoch(loader, 0, step, optimizer, scheduler),
+        }
+        # Interleaved rounds (one pass of each loop per round, medians): this machine's speed drifts by tens of
+        # per cent over minutes (a shared host), which would otherwise land on whichever loop ran then.
+        per_call = time_interleaved(paths, iters=args.rounds, warmup=1, device=torch.device("cpu"))
+        seconds = {label: per_call[label] / steps[label] for label in paths}
 
         if args.loader:
             seconds.update(time_with_data(args, overrides, tmp))

@@ -145,6 +145,28 @@ def agreement(fast: torch.Tensor, reference: torch.Tensor) -> tuple[float, float
     return top1, rel
 
 
+def cpu_peaks(log: Callable[[str], None]) -> dict[str, float]:
+    """This CPU's fp32 and bf16 matmul peaks (GFLOP/s), measured now and logged with the CPU's name."""
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    log(f"CPU: {cpu_name()}; matmul peaks (2048²): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    return peaks
+
+
+def share_of_peak(t: Timing, peaks: dict[str, float]) -> float | None:
+    """Percent of the matmul peak of the precision the path computes in (bf16 when its label says so)."""
+    peak = peaks.get("bf16" if "bf16" in t.label else "fp32")
+    return 100 * t.gflops_per_s / peak if peak else None
+
+
+def log_table(timings: list[Timing], peaks: dict[str, float], log: Callable[[str], None]) -> None:
+    base = timings[0]
+    log(f"{'path':<48} {'ms/batch':>9} {'clips/s':>8} {'× ref':>6} {'GFLOP/s':>8} {'% peak':>7}")
+    for t in timings:
+        pct = share_of_peak(t, peaks)
+        log(f"{t.label:<48} {t.seconds * 1e3:9.1f} {t.clips_per_s:8.2f} {base.seconds / t.seconds:6.2f} "
+            f"{t.gflops_per_s:8.1f} " + (f"{pct:6.1f}%" if pct is not None else "      —"))
+
+
 def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = None, iters: int = 5,
                 warmup: int = 2, device: str | None = None, compile: bool = False, runtimes: bool = False,
                 log: Callable[[str], None] = print) -> dict:
@@ -204,10 +226,8 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
     timings = [Timing(label, seconds[label], batch, gmacs) for label in paths]
 
     base = timings[0]
-    log(f"{'path':<48} {'ms/batch':>9} {'clips/s':>8} {'× ref':>6} {'GFLOP/s':>8}")
-    for t in timings:
-        log(f"{t.label:<48} {t.seconds * 1e3:9.1f} {t.clips_per_s:8.2f} {base.seconds / t.seconds:6.2f} "
-            f"{t.gflops_per_s:8.1f}")
+    peaks = cpu_peaks(log) if dev.type == "cpu" else {}
+    log_table(timings, peaks, log)
     best_peer = min((t for t in timings if t.label.startswith("torchvision")), key=lambda t: t.seconds, default=None)
     fp32_ref = outputs[base.label]
     top1, rel = agreement(outputs[auto_label], fp32_ref)
@@ -225,9 +245,10 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
     return {
         "model": name, "device": str(dev), "batch": batch, "clip": list(clip), "gmacs_per_clip": gmacs,
         "precision_auto": fast_precision, "threads": torch.get_num_threads(),
+        "matmul_peaks_gflops": peaks,
         "timings": [{"label": t.label, "ms_per_batch": t.seconds * 1e3, "clips_per_s": t.clips_per_s,
-                     "ratio_vs_reference": base.seconds / t.seconds, "gflops_per_s": t.gflops_per_s}
-                    for t in timings],
+                     "ratio_vs_reference": base.seconds / t.seconds, "gflops_per_s": t.gflops_per_s,
+                     "share_of_peak": share_of_peak(t, peaks)} for t in timings],
         "auto_vs_fp32": {"top1_agreement": top1, "relative_error": rel},
         "auto_vs_best_torchvision": best_peer.seconds / auto_t.seconds if best_peer else None,
         "auto_vs_runtimes": {t.label: t.seconds / auto_t.seconds for t in runtime_rows},
