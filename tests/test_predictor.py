@@ -90,34 +90,3 @@ def test_compiled_path_matches_and_records_each_compilation(model, tmp_path, cap
     assert "torch.compile for 1×3×4×32×32: " in capsys.readouterr().err
     assert main(["predict", str(video), "--checkpoint", str(ckpt), "--compile", "--backend", "openvino"]) == 2
     assert "--compile compiles the PyTorch path" in capsys.readouterr().err
-
-
-def test_auto_compile_decides_from_the_run_and_pads_the_last_batch(model, monkeypatch):
-    """compile="auto": a short run (or a device where compiling does not pay) stays eager; a long one on a device
-    where it pays compiles after its first, eager call, and a smaller last batch reuses the compiled batch size
-    (padded) instead of compiling again, with the same logits."""
-    x = torch.randn(3, 3, 8, 64, 64)
-    eager = Predictor(model, "fp32", "cpu")(x)
-    monkeypatch.setattr(predictor_mod, "compile_pays_off", lambda device: True)
-
-    short = Predictor(model, "fp32", "cpu", compile="auto")
-    short.expect_clips(6)  # two calls of 3: a few milliseconds, far under a minute
-    short(x), short(x)
-    assert short.compilations == {}
-
-    monkeypatch.setattr(predictor_mod, "AUTO_COMPILE_AFTER_S", 0.0)
-    long = Predictor(model, "fp32", "cpu", compile="auto")
-    long.expect_clips(1000)
-    torch.testing.assert_close(long(x), eager, rtol=1e-3, atol=1e-3)  # the first call: eager, timed
-    assert long.compilations == {}
-    torch.testing.assert_close(long(x), eager, rtol=1e-3, atol=1e-3)
-    torch.testing.assert_close(long(x[:2]), eager[:2], rtol=1e-3, atol=1e-3)  # the last, smaller batch
-    assert list(long.compilations) == ["3×3×8×64×64"]
-
-    monkeypatch.setattr(predictor_mod, "compile_pays_off", lambda device: False)
-    elsewhere = Predictor(model, "fp32", "cpu", compile="auto")
-    elsewhere.expect_clips(1000)
-    elsewhere(x), elsewhere(x)
-    assert elsewhere.compilations == {}
-    with pytest.raises(ValueError, match="expected True, False or 'auto'"):
-        Predictor(model, compile="yes")

@@ -318,19 +318,15 @@ def _stream_dataset(args, ckpt: str):
 
 COMPILE_HELP = ("torch.compile the model (about 1.4× faster once compiled on an AMX CPU or a GPU, about 1.0× on an "
                 "AVX-512 EPYC; compiling costs seconds to a minute per input shape, printed): for long runs")
-AUTO_COMPILE_HELP = (COMPILE_HELP + ". Default: compile when the run would take over a minute uncompiled on a "
-                     "device where it pays (AMX CPUs, CUDA GPUs); --no-compile: never")
 
 
 def _predictor(args: argparse.Namespace, model):
-    """The Predictor of an inference command: its precision, backend and ``--compile`` (None: ``"auto"``)."""
+    """The Predictor of an inference command: its precision, backend and ``--compile``."""
     from .engine.predictor import Predictor
 
-    compile = getattr(args, "compile", False)
-    if compile and args.backend != "pytorch":
+    if getattr(args, "compile", False) and args.backend != "pytorch":
         raise UsageError("--compile compiles the PyTorch path; --backend openvino compiles with OpenVINO")
-    return Predictor(model, precision=args.precision, backend=args.backend,
-                     compile="auto" if compile is None else compile)
+    return Predictor(model, precision=args.precision, backend=args.backend, compile=getattr(args, "compile", False))
 
 
 def _report_compilations(predictor) -> None:
@@ -1091,7 +1087,7 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
                                  "(default: RUN_DIR/eval_<data> when --checkpoint is a run folder)")
     p.add_argument("--backend", default="pytorch", choices=BACKENDS,
                    help="openvino: run the model exported to ONNX through OpenVINO (CPU; faster there)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help=AUTO_COMPILE_HELP)
+    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(func=cmd_eval)
 

@@ -153,15 +153,10 @@ def evaluate(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size:
     ``input_key="audio"`` scores an audio model on the dataset's spectrograms (one view per clip).
     """
     predictor = model if isinstance(model, Predictor) else Predictor(model)
-    announced = False
 
     def score(batch: dict) -> dict[str, torch.Tensor]:
-        nonlocal announced
         views = batch[input_key]
         b, v = views.shape[:2]
-        if not announced:  # the run's size, for a predictor that compiles when the run is long (compile="auto")
-            predictor.expect_clips(len(dataset) * v)
-            announced = True
         return {"": scores_of_views(predictor, views.flatten(0, 1), chunk).view(b, v, -1)}
 
     return _evaluate_heads(dataset, [""], score, batch_size=batch_size, num_workers=num_workers,

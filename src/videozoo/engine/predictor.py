@@ -46,21 +46,6 @@ def cpu_has_bf16() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
-def compile_pays_off(device: torch.device) -> bool:
-    """Where compiling was measured to pay (docs/speed.md): CPUs with AMX (1.2–1.4×) and CUDA GPUs (H100:
-    1.4×), not CPUs whose bf16 is AVX-512 only (1.0×)."""
-    if device.type == "cuda":
-        return True
-    try:
-        return " amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
-# compile="auto": compile when the clips still to come would take longer than this eagerly.
-AUTO_COMPILE_AFTER_S = 60.0
-
-
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -147,24 +132,16 @@ class Predictor:
             (``$TORCHINDUCTOR_CACHE_DIR``, by default under /tmp), which cuts a later run's compile (R(2+1)D-18:
             25.7 s → 4.8 s); its whole-graph cache is bypassed under weight freezing (torch 2.14.1), which the
             speed needs, so a later run still traces and lowers the graph.
-            ``"auto"`` (what ``videozoo eval`` takes by default): the first call runs eagerly and is timed;
-            if the clips announced by :meth:`expect_clips` would take longer than ``AUTO_COMPILE_AFTER_S``
-            (60 s) eagerly and the device is one where compiling pays (:func:`compile_pays_off`), the rest
-            runs compiled; otherwise everything stays eager. A compiled predictor pads a smaller batch (the
-            last one of a run) to the batch size already compiled for its clip shape instead of compiling
-            again.
         backend: ``"pytorch"``, or ``"openvino"`` (CPU): the logits come from the model exported to ONNX and
             compiled by OpenVINO, once per input shape (faster on CPUs than PyTorch's path for every family
             measured, see docs/speed.md); ``features`` and ``run`` stay on PyTorch.
     """
 
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
-                 channels_last: bool | None = None, fold_bn: bool = True, compile: bool | str = False,
+                 channels_last: bool | None = None, fold_bn: bool = True, compile: bool = False,
                  backend: str = "pytorch") -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"compile={compile!r}: expected True, False or 'auto'")
         if backend == "openvino" and (getattr(model, "modalities", ()) or (device is not None and
                                                                             torch.device(device).type != "cpu")):
             raise ValueError("the OpenVINO backend runs single-input models on the CPU")
@@ -186,56 +163,24 @@ class Predictor:
         self.classes = getattr(model, "classes", None)
         self._forward = self.model
         self.compilations: dict[str, Compilation] = {}  # compile=True: one per input shape
-        # "auto": decided at the first call, from its time and the clips announced by expect_clips.
-        self._undecided = compile == "auto" and backend == "pytorch"
-        self._clips_to_come: int | None = None
-        if compile is True:
-            self._forward = self._compiled_forward()
+        if compile:
+            # Freezing lets inductor treat weights as constants and fuse conv + ReLU in oneDNN; it must be
+            # on while the first call compiles (torch.compile's options= does not switch it on).
+            from torch._inductor import config as inductor_config
 
-    def _compiled_forward(self):
-        """The model through ``torch.compile``, one compilation per input shape, each recorded in
-        ``compilations``; a batch smaller than one already compiled for its clip shape is padded to it."""
-        # Freezing lets inductor treat weights as constants and fuse conv + ReLU in oneDNN; it must be
-        # on while the first call compiles (torch.compile's options= does not switch it on).
-        from torch._inductor import config as inductor_config
+            compiled = torch.compile(self.model)
 
-        compiled = torch.compile(self.model, dynamic=False)  # one static graph per shape: the fastest
-        batch_of: dict[tuple[int, ...], int] = {}  # clip shape → the batch size compiled for it
-
-        def frozen(x: Tensor | dict[str, Tensor]) -> Tensor | dict[str, Tensor]:
-            pad = 0
-            if isinstance(x, Tensor) and batch_of.get(tuple(x.shape[1:]), 0) > len(x):
-                pad = batch_of[tuple(x.shape[1:])] - len(x)
-                x = torch.cat([x, x.new_zeros(pad, *x.shape[1:])]).contiguous(memory_format=self.memory_format)
-            with inductor_config.patch(freezing=True):
-                shape = _shape_of(x)
-                if shape in self.compilations:
-                    out = compiled(x)
-                else:
+            def frozen(x: Tensor | dict[str, Tensor]) -> Tensor | dict[str, Tensor]:
+                with inductor_config.patch(freezing=True):
+                    shape = _shape_of(x)
+                    if shape in self.compilations:
+                        return compiled(x)
                     start = time.perf_counter()
                     out = compiled(x)
                     self.compilations[shape] = Compilation(shape, time.perf_counter() - start)
-                    if isinstance(x, Tensor):
-                        batch_of[tuple(x.shape[1:])] = max(len(x), batch_of.get(tuple(x.shape[1:]), 0))
-            return out[:len(out) - pad] if pad else out
+                    return out
 
-        return frozen
-
-    def expect_clips(self, n: int) -> None:
-        """Announce how many clips this predictor will run (``compile="auto"`` decides from it)."""
-        self._clips_to_come = n
-
-    def _decide(self, clips: Tensor | dict[str, Tensor]) -> Tensor | dict[str, Tensor]:
-        """compile="auto"'s first call: eager and timed; then compile if the rest would take long enough."""
-        start = time.perf_counter()
-        out = self.run(self.model, clips)
-        seconds = time.perf_counter() - start
-        self._undecided = False
-        batch = len(next(iter(clips.values())) if isinstance(clips, dict) else clips)
-        still = (self._clips_to_come or 0) - batch
-        if still * seconds / batch > AUTO_COMPILE_AFTER_S and compile_pays_off(self.device):
-            self._forward = self._compiled_forward()
-        return out
+            self._forward = frozen
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -249,8 +194,6 @@ class Predictor:
 
                 self._runners[shape] = openvino_runner(self.model, shape, self.precision)
             return self._runners[shape](clips)
-        if self._undecided:
-            return self._decide(clips)
         return self.run(self._forward, clips)
 
     def features(self, clips: Tensor) -> Tensor:
