@@ -157,3 +157,28 @@ def test_eval_with_the_openvino_backend_scores_as_pytorch(tmp_path):
         scores[backend] = json.loads(done.stdout)
     assert scores["openvino"]["video_top1"] == scores["pytorch"]["video_top1"]
     assert scores["openvino"]["clip_top1"] == scores["pytorch"]["clip_top1"]
+
+
+def test_extract_with_the_openvino_backend_gives_pytorchs_features(tmp_path):
+    """extract --backend openvino: the pooled features through OpenVINO equal PyTorch's (fp32, 1e-4); another
+    layer is refused in one line."""
+    from videozoo.data import SynthConfig, make_synthetic_dataset
+    from videozoo.engine.features import Features
+
+    make_synthetic_dataset(tmp_path / "d", SynthConfig(classes=2, per_class=1, val_per_class=2, frames=8, size=32))
+    ckpt = tiny_checkpoint(tmp_path / "m.safetensors", ["left", "right"])
+    common = ["extract", "--checkpoint", str(ckpt), "--data", str(tmp_path / "d" / "val.csv"), "--clips", "2",
+              "--precision", "fp32", "--workers", "0", "--quiet"]
+    feats = {}
+    for backend in ("pytorch", "openvino"):
+        out = tmp_path / f"{backend}.npz"
+        done = videozoo_cli(*common, "--backend", backend, "--out", str(out))
+        assert done.returncode == 0, done.stderr[-2000:]
+        feats[backend] = Features.load(out)
+    a, b = feats["pytorch"], feats["openvino"]
+    assert a.features.shape == b.features.shape == (8, 64) and b.info["backend"] == "openvino"
+    assert np.abs(a.features - b.features).max() / np.abs(a.features).max() < 1e-4
+    assert (a.video == b.video).all() and (a.clip == b.clip).all()
+    refused = videozoo_cli(*common, "--backend", "openvino", "--layer", "layer3", "--out", str(tmp_path / "x.npz"))
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines()[-1].endswith("layer 'layer3' of r2plus1d_18: use the PyTorch backend")

@@ -702,7 +702,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
     parts = out.with_name(out.name + ".parts")
     feats = extract_features(model, dataset, args.layer, modality=args.modality, average=args.average, l2=args.l2,
                              batch_size=args.batch_size, num_workers=args.workers, precision=args.precision,
-                             parts=parts, progress=not args.quiet)
+                             parts=parts, progress=not args.quiet, backend=args.backend)
     feats.save(out)
     finish_parts(parts)
     skipped = len(feats.info["skipped"])
@@ -1236,6 +1236,7 @@ def _add_detection_commands(sub) -> None:
 def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:
     """Features: extract, linear-eval; and the demo."""
     from .engine.config import CROPS, PRECISIONS  # the config's choices, declared once
+    from .engine.predictor import BACKENDS
 
     p = sub.add_parser("extract", parents=[lists],
                        help="per-clip features of a layer, to a .npz (+ index CSV); resumable")
@@ -1258,6 +1259,9 @@ def _add_feature_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="fp32: the unchanged model, features equal a plain forward pass exactly")
+    p.add_argument("--backend", default="pytorch", choices=BACKENDS,
+                   help="openvino: the pooled features through OpenVINO on the model's ONNX export (CPU; faster "
+                        "there)")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_extract)

@@ -153,27 +153,47 @@ def _multimodal_layer(model: nn.Module, dataset: VideoDataset, layer: str, modal
     return modality_keys([modality], dataset), lambda x: layer_output(backbone, x[modality], layer)
 
 
+def _predictor_for(model: nn.Module | Predictor, layer: str, precision: str, backend: str) -> Predictor:
+    if isinstance(model, Predictor):
+        return model
+    if backend == "openvino":
+        if layer != "pooled" or getattr(model, "modalities", ()):
+            raise ValueError("the OpenVINO backend extracts the pooled features of a single-input model; "
+                             f"layer {layer!r} of {getattr(model, 'arch', type(model).__name__)}: use the "
+                             "PyTorch backend")
+        return Predictor(model, precision, backend="openvino")
+    if precision == "fp32":
+        return Predictor(model, "fp32", fold_bn=False, channels_last=False)
+    return Predictor(model, precision)
+
+
+def _forward_for(predictor: Predictor, dataset: VideoDataset, layer: str, modality: str | None):
+    """(a multi-modal model's input keys or None, views → ``layer``'s output ``(N, D)`` on the predictor's path)."""
+    keys, fn = _feature_fn(predictor.model, dataset, layer, modality)
+    if predictor.backend == "openvino" and layer == "pooled" and keys is None:
+        return keys, predictor.features
+    return keys, lambda x: predictor.run(fn, x)
+
+
 def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer: str = "pooled", *,
                      modality: str | None = None, average: bool = False, l2: bool = False, batch_size: int = 4,
                      num_workers: int = 2, precision: str = "auto", parts: str | os.PathLike | None = None,
-                     part_size: int = 64, progress: bool = False, skip_log: SkipLog | None = None) -> Features:
+                     part_size: int = 64, progress: bool = False, skip_log: SkipLog | None = None,
+                     backend: str = "pytorch") -> Features:
     """Features of ``layer`` for every clip of an eval-mode ``dataset`` (see the module docstring).
 
     ``modality`` (a multi-modal model only; default ``"fused"``): whose features. ``precision="fp32"`` runs the
     model unchanged (no BN folding, contiguous layout): features then equal a plain forward pass exactly.
-    ``parts``: a folder for partial results, making extraction resumable.
+    ``parts``: a folder for partial results, making extraction resumable. ``backend="openvino"`` (CPU, the
+    pooled features of a single-input model): the model's ``forward_features`` exported to ONNX and run by
+    OpenVINO.
     """
     if dataset.train:
         raise ValueError("extract_features needs an eval-mode dataset (VideoDataset(..., train=False))")
-    if isinstance(model, Predictor):
-        predictor = model
-    elif precision == "fp32":
-        predictor = Predictor(model, "fp32", fold_bn=False, channels_last=False)
-    else:
-        predictor = Predictor(model, precision)
+    predictor = _predictor_for(model, layer, precision, backend)
     if predictor.model.modalities:
         modality = modality or FUSED
-    keys, fn = _feature_fn(predictor.model, dataset, layer, modality)
+    keys, forward = _forward_for(predictor, dataset, layer, modality)
     skips = skip_log or SkipLog()
     part_dir = Path(parts) if parts is not None else None
     done, todo = _resume_parts(part_dir, len(dataset))
@@ -190,7 +210,7 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
         for batch in loader:
             skips.record(batch["skipped"])
             if "label" in batch:
-                pieces.append(_batch_rows(predictor, fn, keys, batch, dataset, average, l2))
+                pieces.append(_batch_rows(forward, keys, batch, dataset, average, l2))
             if bar is not None:
                 bar.update(len(batch["skipped"]) + (len(batch["label"]) if "label" in batch else 0))
         part = _from_pieces(pieces, dataset.classes, {"videos": chunk})
@@ -204,7 +224,8 @@ def extract_features(model: nn.Module | Predictor, dataset: VideoDataset, layer:
     result = Features(result.features[order], result.video[order], result.clip[order], result.label[order],
                       result.path[order], list(dataset.classes))
     result.info = {"layer": layer, "modality": modality, "clips": dataset.num_clips, "average": average, "l2": l2,
-                   "precision": predictor.precision, "model": getattr(predictor.model, "arch", None),
+                   "precision": predictor.precision, "backend": predictor.backend,
+                   "model": getattr(predictor.model, "arch", None),
                    "skipped": dict(skips.errors), "num_videos": int(len(np.unique(result.video)))}
     return result
 
@@ -235,15 +256,14 @@ def _resume_parts(part_dir: Path | None, count: int) -> tuple[list[Features], li
     return done, [i for i in todo if i not in finished]
 
 
-def _batch_rows(predictor: Predictor, fn, keys: dict | None, batch: dict, dataset: VideoDataset, average: bool,
-                l2: bool) -> tuple:
-    """One batch's feature rows: every view through ``fn``, a clip's crops averaged."""
+def _batch_rows(forward, keys: dict | None, batch: dict, dataset: VideoDataset, average: bool, l2: bool) -> tuple:
+    """One batch's feature rows: every view through ``forward`` (views → ``(N, D)``), a clip's crops averaged."""
     if keys is not None:
         x, v = paired_views(batch, keys)
     else:
         x, v = batch["video"].flatten(0, 1), batch["video"].shape[1]
     b, crops = len(batch["label"]), v // dataset.num_clips
-    views = predictor.run(fn, x).cpu()  # (b·clips·crops, D)
+    views = forward(x).cpu()  # (b·clips·crops, D)
     per_clip = views.view(b * dataset.num_clips, crops, -1).mean(1)
     paths = [dataset.items[i].path for i in batch["index"].tolist()]
     return _rows(per_clip, batch["index"], batch["label"], paths, dataset.num_clips, average, l2)

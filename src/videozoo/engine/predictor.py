@@ -118,6 +118,17 @@ def _shape_of(x: Tensor | dict[str, Tensor]) -> str:
     return "×".join(map(str, x.shape))
 
 
+class _PooledFeatures(nn.Module):
+    """A model's ``forward_features`` as its forward: what gets exported for OpenVINO's features."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net, self.arch = net, getattr(net, "arch", type(net).__name__)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net.forward_features(x)
+
+
 class Predictor:
     """A fast, inference-only callable: ``(B, C, T, H, W)`` float clips → float32 logits ``(B, num_classes)``.
 
@@ -135,8 +146,9 @@ class Predictor:
             25.7 s → 4.8 s); its whole-graph cache is bypassed under weight freezing (torch 2.14.1), which the
             speed needs, so a later run still traces and lowers the graph.
         backend: ``"pytorch"``, or ``"openvino"`` (CPU): the logits come from the model exported to ONNX and
-            compiled by OpenVINO, once per input shape (faster on CPUs than PyTorch's path for every family
-            measured, see docs/speed.md); ``features`` and ``run`` stay on PyTorch.
+            compiled by OpenVINO, once per input shape (faster on CPUs than PyTorch's eager path for every
+            family measured, see docs/speed.md); so do ``features`` (the pooled embedding, exported on its
+            own); ``run`` (any other layer) stays on PyTorch.
     """
 
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
@@ -206,7 +218,15 @@ class Predictor:
         return self.run(self._forward, clips)
 
     def features(self, clips: Tensor) -> Tensor:
-        """Pooled embeddings ``(B, D)`` as float32, on the same fast path."""
+        """Pooled embeddings ``(B, D)`` as float32, on the same fast path (OpenVINO's, with that backend)."""
+        if self.backend == "openvino":
+            key = ("features", *clips.shape[1:])
+            if key not in self._runners:  # one export and compilation per input shape
+                from .export import openvino_runner
+
+                self._runners[key] = openvino_runner(_PooledFeatures(self.model), tuple(clips.shape[1:]),
+                                                     self.precision)
+            return self._runners[key](clips)
         return self.run(self.model.forward_features, clips)
 
     @torch.inference_mode()
