@@ -22,7 +22,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from videozoo.benchmark import cpu_name, matmul_peak
+from videozoo.benchmark import cpu_peaks
 from videozoo.engine.predictor import Predictor
 from videozoo.models import create_model, get_entry
 
@@ -82,9 +82,8 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=["r2plus1d_18:4", "ir_csn_152:1", "ip_csn_152:1", "s3d:1"])
     parser.add_argument("--iters", type=int, default=3)
     args = parser.parse_args()
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; matmul peaks (2048²): "
-          f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    peaks = cpu_peaks(print)
     for spec in args.models:
         name, _, batch = spec.partition(":")
         batch = int(batch or 1)

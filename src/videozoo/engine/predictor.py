@@ -209,25 +209,23 @@ class Predictor:
 
     def __call__(self, clips: Tensor) -> Tensor:
         if self.backend == "openvino":
-            shape = tuple(clips.shape[1:])
-            if shape not in self._runners:  # one export and compilation per input shape
-                from .export import openvino_runner
-
-                self._runners[shape] = openvino_runner(self.model, shape, self.precision)
-            return self._runners[shape](clips)
+            return self._openvino("logits", self.model, clips)
         return self.run(self._forward, clips)
 
     def features(self, clips: Tensor) -> Tensor:
         """Pooled embeddings ``(B, D)`` as float32, on the same fast path (OpenVINO's, with that backend)."""
         if self.backend == "openvino":
-            key = ("features", *clips.shape[1:])
-            if key not in self._runners:  # one export and compilation per input shape
-                from .export import openvino_runner
-
-                self._runners[key] = openvino_runner(_PooledFeatures(self.model), tuple(clips.shape[1:]),
-                                                     self.precision)
-            return self._runners[key](clips)
+            return self._openvino("features", _PooledFeatures(self.model), clips)
         return self.run(self.model.forward_features, clips)
+
+    def _openvino(self, output: str, net: nn.Module, clips: Tensor) -> Tensor:
+        """``net`` on ``clips`` through OpenVINO: one export and compilation per output and input shape."""
+        key = (output, *clips.shape[1:])
+        if key not in self._runners:
+            from .export import openvino_runner
+
+            self._runners[key] = openvino_runner(net, tuple(clips.shape[1:]), self.precision)
+        return self._runners[key](clips)
 
     @torch.inference_mode()
     def run(self, fn, clips: Tensor | dict[str, Tensor]) -> Tensor | dict[str, Tensor]:
