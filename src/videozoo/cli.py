@@ -155,11 +155,14 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 
     from .data.check import check_items
     from .data.datasets import load_items
+    from .data.index import index_path
 
     items, classes = load_items(args.data, fmt=args.format, root=args.root, splits_dir=args.splits_dir,
                                 split=args.split, subset=args.subset)
+    cache = None if args.no_cache else index_path(args.data)
     with tqdm(total=len(items), desc="checking", unit="video", disable=args.quiet, leave=False) as bar:
-        problems = check_items(items, full=args.full, progress=lambda done, total: bar.update(1))
+        problems = check_items(items, full=args.full, progress=lambda done, total: bar.update(done - bar.n),
+                               workers=args.workers, cache=cache)
     for problem in problems:
         print(f"UNREADABLE {problem.reason}" if problem.path in problem.reason
               else f"UNREADABLE {problem.path}: {problem.reason}")
@@ -273,7 +276,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     result = train(cfg, resume=resume)
     best = "n/a" if result.best_score is None else f"{result.best_score:.3f}"
-    print(f"run folder {result.out}: {result.epochs_done} epochs, best top-1 {best} at epoch {result.best_epoch}; "
+    print(f"run folder {result.out}: {result.epochs_done} epochs, best {result.measure} {best} at epoch "
+          f"{result.best_epoch}; "
           f"{result.skipped} unreadable video(s) skipped")
 
 
@@ -359,7 +363,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         out = Path(ckpt) / f"eval_{Path(args.data).stem}"
     metrics = result.as_dict()
     if heads is not None:  # the prediction head's metrics at the top (as any run's), every head's under "heads"
-        metrics["heads"] = {h: {k: r.as_dict()[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5")}
+        metrics["heads"] = {h: {k: r.as_dict()[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5",
+                                                            "video_map") if k in r.as_dict()}
                             for h, r in heads.items()}
         metrics["predict_head"] = model.predict_head
     if out is not None:
@@ -374,10 +379,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"  predictions come from the {model.predict_head} head (chosen on the run's held-out split)")
     for head, r in (heads or {"": result}).items():
         label = f"{head} head: " if head else ""
-        print(f"  {label}clip  top-1 {r.clip_top1:.4f}  top-5 {r.clip_top5:.4f}")
-        print(f"  {label}video top-1 {r.video_top1:.4f}  top-5 {r.video_top5:.4f}")
+        kind = "hit" if r.multilabel else "top"  # multi-label: a top class among the video's
+        print(f"  {label}clip  {kind}-1 {r.clip_top1:.4f}  {kind}-5 {r.clip_top5:.4f}")
+        print(f"  {label}video {kind}-1 {r.video_top1:.4f}  {kind}-5 {r.video_top5:.4f}")
+        if r.multilabel:
+            scored = sum(v is not None for v in r.per_class.values())
+            print(f"  {label}video mAP {r.video_map:.4f} over the {scored} classes with a video")
     if out is not None:
-        print(f"  per-class accuracy, confusion matrix (CSV and PNG) in {out}")
+        what = "per-class AP" if result.multilabel else "per-class accuracy, confusion matrix (CSV and PNG)"
+        print(f"  {what} in {out}")
 
 
 def _print_fusion(args: argparse.Namespace, results: dict, fuse_streams) -> None:
@@ -390,10 +400,9 @@ def _print_fusion(args: argparse.Namespace, results: dict, fuse_streams) -> None
         print(json.dumps(fused))
         return
     print(f"score fusion of {len(results)} streams on {args.data} ({fused['num_videos']} videos):")
-    for name, m in fused["streams"].items():
-        print(f"  {name:<30} video top-1 {m['video_top1']:.4f}  top-5 {m['video_top5']:.4f}")
-    f = fused["fused"]
-    print(f"  {'fused':<30} video top-1 {f['video_top1']:.4f}  top-5 {f['video_top5']:.4f}")
+    for name, m in [*fused["streams"].items(), ("fused", fused["fused"])]:
+        map_ = f"  mAP {m['video_map']:.4f}" if "video_map" in m else ""
+        print(f"  {name:<30} video top-1 {m['video_top1']:.4f}  top-5 {m['video_top5']:.4f}{map_}")
 
 
 def _checkpoint_or_pretrained(args: argparse.Namespace) -> str:
@@ -796,6 +805,40 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0 if videos > len(report.failed) else 1
 
 
+def cmd_shard(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data.datasets import load_items
+    from .data.index import index_path
+    from .data.shards import parse_size, write_shards
+
+    try:
+        size = parse_size(args.shard_size)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    items, classes = load_items(args.data, fmt=args.format, root=args.root, splits_dir=args.splits_dir,
+                                split=args.split, subset=args.subset)
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=stage, unit="video",
+                                                              disable=args.quiet, leave=False))
+        bar.update(done - bar.n)
+
+    try:
+        desc = write_shards(items, classes, args.out, size, workers=args.workers, index_cache=index_path(args.data),
+                            progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    packed = len(desc["samples"])
+    failed = len({item.path for item in items}) - packed
+    total = sum(s["filesize"] for s in desc["shardlist"])
+    print(f"packed {packed} videos into {len(desc['shardlist'])} shards ({total / 1e6:.1f} MB) in {args.out}; "
+          f"{failed} unreadable (listed in {Path(args.out) / 'failed.csv'}); train with --data {args.out}")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> None:
     from .engine.explain import explain_video
 
@@ -954,6 +997,9 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="a CSV (path,label[,start,end]), a Kinetics CSV, or a folder per class")
     p.add_argument("--subset", default="train", choices=["train", "test"])
     p.add_argument("--full", action="store_true", help="decode every frame, not only first, middle and last")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes reading the videos")
+    p.add_argument("--no-cache", action="store_true",
+                   help="read every video again (default: reuse LIST.index.jsonl's answers for unchanged files)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_check_data)
 
@@ -1027,6 +1073,18 @@ def _add_data_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", default="train", choices=["train", "test"], help="UCF101 / HMDB51: which list")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("shard", parents=[lists],
+                       help="pack a data set's encoded videos (no re-encode) with their labels into tar shards "
+                            "(WebDataset) to train from with --data OUT")
+    p.add_argument("data", help="any data list (a CSV, Kinetics, AudioSet, … or a folder per class)")
+    p.add_argument("out", help="folder for shard-000000.tar …, shards.json, classes.txt and failed.csv")
+    p.add_argument("--shard-size", default="1GB", help="bytes per shard (default 1GB; 500MB, 2GiB …)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes reading the videos first (answers cached in LIST.index.jsonl)")
+    p.add_argument("--subset", default="train", choices=["train", "test"], help="UCF101 / HMDB51: which list")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_shard)
 
 
 def _add_train_command(sub) -> None:

@@ -7,6 +7,7 @@ from .datasets import (
     SkipLog,
     VideoDataset,
     VideoItem,
+    audioset_items,
     collate_videos,
     folder_items,
     hmdb51_items,
@@ -15,6 +16,8 @@ from .datasets import (
     open_reader,
     read_classes,
     read_video_csv,
+    sports1m_items,
+    ssv2_items,
     ucf101_items,
     write_classes,
 )
@@ -29,7 +32,8 @@ from .transforms import TransformConfig, transform_config_for
 __all__ = [
     "AudioConfig", "ClipReader", "ClipSampling", "DataError", "FrameFolderReader", "FrameReader", "SkipLog",
     "SynthConfig", "TransformConfig", "VideoDataset", "VideoError", "VideoItem", "VideoMetadata", "VideoReader",
-    "collate_videos", "folder_items", "has_audio", "hmdb51_items", "kinetics_items", "load_items", "log_mel",
-    "make_synthetic_dataset", "open_reader", "probe", "read_audio", "read_classes", "read_clip", "read_video_csv",
-    "transform_config_for", "ucf101_items", "write_classes", "write_video",
+    "audioset_items", "collate_videos", "folder_items", "has_audio", "hmdb51_items", "kinetics_items", "load_items",
+    "log_mel", "make_synthetic_dataset", "open_reader", "probe", "read_audio", "read_classes", "read_clip",
+    "read_video_csv", "sports1m_items", "ssv2_items", "transform_config_for", "ucf101_items", "write_classes",
+    "write_video",
 ]

@@ -31,8 +31,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, start: float =
     ``start`` and ``duration`` (seconds) cut a window; a file without audio raises :class:`VideoError`
     (use :func:`has_audio` first, or the dataset's ``audio="zeros"`` mode).
     """
+    from .shards import is_shard_ref
+
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not is_shard_ref(path):
         raise VideoError(f"video not found: {path}")
     try:
         with open_container(path) as container:

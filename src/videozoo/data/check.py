@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,22 +16,42 @@ class Problem:
     reason: str
 
 
-def check_video(path: str, full: bool = False) -> str | None:
-    """None when the video opens and its first, middle and last frames decode (every frame with ``full``)."""
+def inspect_video(path: str, full: bool = False) -> tuple[dict | None, str | None]:
+    """(metadata, None) when the video opens and its first, middle and last frames decode (every frame with
+    ``full``), else (None, the reason in one line). The metadata are :class:`~videozoo.data.decode.VideoMetadata`'s
+    fields (a frame folder's: rate, count and size)."""
     try:
         with open_reader(path, threads=0) as video:
             n = video.num_frames
             indices = range(n) if full else sorted({0, n // 2, n - 1})
             video.get_frames(indices)
+            meta = getattr(video, "metadata", None)
+            meta = meta.as_dict() if meta is not None else {
+                "path": str(path), "fps": video.fps, "num_frames": n, "width": video.width, "height": video.height}
     except VideoError as e:
-        return str(e)
+        return None, str(e)
     except (OSError, RuntimeError, ValueError) as e:  # anything else a broken file can raise
-        return f"{path}: {type(e).__name__}: {' '.join(str(e).split())}"
-    return None
+        return None, f"{path}: {type(e).__name__}: {' '.join(str(e).split())}"
+    return meta, None
+
+
+def check_video(path: str, full: bool = False) -> str | None:
+    """None when the video opens and its first, middle and last frames decode (every frame with ``full``), else
+    why not."""
+    return inspect_video(path, full)[1]
 
 
 def check_items(items: Sequence[VideoItem], full: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+                progress: Callable[[int, int], None] | None = None, workers: int = 0,
+                cache: str | os.PathLike | None = None) -> list[Problem]:
+    """The unreadable videos of ``items``. The quick check (first, middle and last frames) runs through the
+    data list's index (:func:`~videozoo.data.index.build_index`: ``workers`` processes, answers cached in
+    ``cache``); ``full`` decodes every frame of every video, here, each time."""
+    if not full:
+        from .index import build_index
+
+        entries = build_index((item.path for item in items), cache, workers, progress)
+        return [Problem(p, e.error) for p, e in entries.items() if e.error is not None]
     problems = []
     for k, item in enumerate(items):
         reason = check_video(item.path, full)

@@ -3,11 +3,14 @@
 Sources (each returns ``(items, classes)``):
 
 - :func:`read_video_csv`: ``path,label[,start,end]`` (a header row is optional;
-  whitespace-separated ``path label`` lines, pytorchvideo's format, work too);
+  whitespace-separated ``path label`` lines, pytorchvideo's format, work too); a header naming the
+  column ``labels`` makes it multi-label (``path,"a;b"``: several classes per video, ``;`` or ``,``);
 - :func:`folder_items`: one folder per class;
 - :func:`kinetics_items`: Kinetics' ``label,youtube_id,time_start,time_end,split`` CSVs;
 - :func:`ucf101_items`, :func:`hmdb51_items`: the official split files;
 - :func:`ssv2_items`: Something-Something v2's JSON split and label files;
+- :func:`audioset_items`: AudioSet's segment CSVs with ``class_labels_indices.csv`` (multi-label);
+- :func:`sports1m_items`: Sports-1M's ``URL label[,label…]`` partition lists with ``labels.txt`` (multi-label);
 - folders of extracted frames work wherever a video path does.
 
 Labels may be class names or integers. :class:`VideoDataset` turns items into
@@ -53,12 +56,54 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class VideoItem:
-    """One labelled video; ``start``/``end`` (seconds) restrict it to a segment."""
+    """One labelled video; ``start``/``end`` (seconds) restrict it to a segment.
+
+    Multi-label data (AudioSet, Sports-1M, a CSV with a ``labels`` column) give every class of the video in
+    ``labels`` (``label`` is the first of them); single-label items leave ``labels`` empty.
+    """
 
     path: str
     label: int
     start: float | None = None
     end: float | None = None
+    labels: tuple[int, ...] = ()
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """Every class of the video: ``labels``, or ``(label,)``."""
+        return self.labels or (self.label,)
+
+
+def is_multilabel(items: Iterable[VideoItem]) -> bool:
+    """Whether the items come from a multi-label source (any of them carries ``labels``; other kinds of item,
+    such as actor boxes, never do)."""
+    return any(getattr(item, "labels", ()) for item in items)
+
+
+def split_labels(cell: str) -> list[str]:
+    """A multi-label cell's classes: separated by ``;`` or ``,`` (a quoted CSV field), blanks dropped."""
+    return [part.strip() for part in re.split(r"[;,]", cell) if part.strip()]
+
+
+def multilabel_items(paths: Sequence[str], raw: Sequence[list[str]], where: Sequence[str],
+                     classes: Sequence[str] | None, segments: Sequence[tuple[float | None, float | None]] | None = None
+                     ) -> tuple[list[VideoItem], list[str]]:
+    """Items with several labels each (``raw``: each video's class names or integers, resolved as
+    :func:`resolve_labels` does); a video without a label is a list error."""
+    flat, flat_where = [], []
+    for labels, origin in zip(raw, where, strict=True):
+        if not labels:
+            raise DataError(f"{origin}: no label (a multi-label list gives one or more per video)")
+        flat += labels
+        flat_where += [origin] * len(labels)
+    indices, names = resolve_labels(flat, flat_where, classes)
+    items, k = [], 0
+    for n, (path, labels) in enumerate(zip(paths, raw, strict=True)):
+        ids = tuple(dict.fromkeys(indices[k:k + len(labels)]))  # in order, each once
+        k += len(labels)
+        start, end = segments[n] if segments else (None, None)
+        items.append(VideoItem(path, ids[0], start, end, labels=ids))
+    return items, names
 
 
 BACKENDS = ("pyav", "torchcodec")
@@ -74,8 +119,11 @@ def open_reader(path: str | os.PathLike, threads: int | None = None, frames_fps:
     if threads is None:
         threads = 1 if get_worker_info() is not None else 0  # workers already use every core
     if backend == "torchcodec":
+        from .shards import is_shard_ref
         from .torchcodec_backend import TorchCodecReader
 
+        if is_shard_ref(path):
+            raise DataError("sharded data sets are read with PyAV (data.backend=pyav)")
         return TorchCodecReader(path, threads=threads)
     if backend != "pyav":
         raise DataError(f"unknown video backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -159,34 +207,45 @@ def _seconds(value: str, origin: str) -> float | None:
 
 def read_video_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None = None,
                    classes: Sequence[str] | None = None) -> tuple[list[VideoItem], list[str]]:
-    """``path,label[,start,end]`` lines (paths relative to ``root``, else to the CSV's folder)."""
+    """``path,label[,start,end]`` lines (paths relative to ``root``, else to the CSV's folder).
+
+    A header row whose second column is ``labels`` makes the list multi-label: each video's classes in that
+    one field, separated by ``;`` (or by commas inside quotes, AudioSet's way: ``a.mp4,"dog,bark"``).
+    """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DataError(f"data list not found: {csv_path}")
     root = Path(root) if root is not None else csv_path.parent
     rows: list[tuple[list[str], str]] = []
+    multilabel = False
     with csv_path.open(newline="") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             cells = next(csv.reader([line])) if "," in line else line.split()
             cells = [c.strip() for c in cells]
-            if not rows and len(cells) > 1 and cells[1].lower() in ("label", "class", "target"):
+            if not rows and len(cells) > 1 and cells[1].lower() in ("label", "class", "target", "labels"):
+                multilabel = cells[1].lower() == "labels"
                 continue  # a header row
             if len(cells) < 2 or len(cells) > 4:
-                raise DataError(f"{csv_path}:{n}: expected path,label[,start,end]; got {len(cells)} fields")
+                raise DataError(f"{csv_path}:{n}: expected path,label{'s' if multilabel else ''}[,start,end]; "
+                                f"got {len(cells)} fields")
             rows.append((cells, f"{csv_path}:{n}"))
     if not rows:
         raise DataError(f"{csv_path} lists no videos")
-    labels, names = resolve_labels([r[1] for r, _ in rows], [o for _, o in rows], classes)
-    items = []
-    for (cells, origin), label in zip(rows, labels, strict=True):
+    segments = []
+    for cells, origin in rows:
         start = _seconds(cells[2], origin) if len(cells) > 2 else None
         end = _seconds(cells[3], origin) if len(cells) > 3 else None
         if start is not None and end is not None and end <= start:
             raise DataError(f"{origin}: segment end {end} is not after its start {start}")
-        items.append(VideoItem(_resolve_path(cells[0], root, origin), label, start, end))
-    return items, names
+        segments.append((start, end))
+    paths = [_resolve_path(cells[0], root, origin) for cells, origin in rows]
+    where = [o for _, o in rows]
+    if multilabel:
+        return multilabel_items(paths, [split_labels(cells[1]) for cells, _ in rows], where, classes, segments)
+    labels, names = resolve_labels([r[1] for r, _ in rows], where, classes)
+    return [VideoItem(p, y, s, e) for p, y, (s, e) in zip(paths, labels, segments, strict=True)], names
 
 
 def _videos_in(folder: Path) -> list[Path]:
@@ -320,25 +379,125 @@ def ssv2_items(json_path: str | os.PathLike, root: str | os.PathLike, labels_pat
     return items, names
 
 
+AUDIOSET_CLASSES = "class_labels_indices.csv"
+AUDIOSET_TEMPLATE = "{ytid}.mp4"
+
+
+def _audioset_classes(path: Path) -> tuple[list[str], dict[str, int]]:
+    """AudioSet's ``index,mid,display_name`` file: class names in index order, and each mid's index."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"index", "mid", "display_name"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: expected AudioSet's columns index,mid,display_name; got {reader.fieldnames}")
+        rows = sorted(reader, key=lambda r: int(r["index"]))
+    return [r["display_name"] for r in rows], {r["mid"]: i for i, r in enumerate(rows)}
+
+
+def audioset_items(csv_path: str | os.PathLike, root: str | os.PathLike, labels_path: str | os.PathLike | None = None,
+                   template: str = AUDIOSET_TEMPLATE) -> tuple[list[VideoItem], list[str]]:
+    """AudioSet's segment lists (``YTID, start_seconds, end_seconds, "mid,mid,…"`` after ``#`` comment lines) with
+    ``class_labels_indices.csv`` beside them (527 classes, named by ``display_name``); multi-label. ``template``
+    places each video under ``root`` (fields ``ytid``, ``start``, ``end`` in seconds): the downloaded files are
+    the 10-second segments themselves, so the items are whole files."""
+    csv_path = Path(csv_path)
+    labels_path = Path(labels_path) if labels_path else csv_path.parent / AUDIOSET_CLASSES
+    for f in (csv_path, labels_path):
+        if not f.is_file():
+            raise DataError(f"AudioSet file not found: {f}")
+    names, by_mid = _audioset_classes(labels_path)
+    paths, raw, where = [], [], []
+    with csv_path.open(newline="") as f:
+        for n, cells in enumerate(csv.reader(f, skipinitialspace=True), start=1):
+            if not cells or cells[0].startswith("#"):
+                continue
+            origin = f"{csv_path}:{n}"
+            if len(cells) != 4:
+                raise DataError(f"{origin}: expected YTID, start_seconds, end_seconds, \"labels\"; "
+                                f"got {len(cells)} fields")
+            ytid, start, end = cells[0].strip(), _seconds(cells[1], origin), _seconds(cells[2], origin)
+            unknown = [m for m in split_labels(cells[3]) if m not in by_mid]
+            if unknown:
+                raise DataError(f"{origin}: label {unknown[0]!r} is not in {labels_path}")
+            try:
+                rel = template.format(ytid=ytid, start=start, end=end)
+            except (KeyError, ValueError) as e:
+                raise DataError(f"path template {template!r} does not fit {csv_path}: {e}") from None
+            paths.append(_resolve_path(rel, Path(root), origin))
+            raw.append([str(by_mid[m]) for m in split_labels(cells[3])])
+            where.append(origin)
+    if not paths:
+        raise DataError(f"{csv_path} lists no segments")
+    return multilabel_items(paths, raw, where, names)
+
+
+SPORTS1M_LABELS = "labels.txt"
+SPORTS1M_TEMPLATE = "{youtube_id}.mp4"
+
+
+def sports1m_items(list_path: str | os.PathLike, root: str | os.PathLike, labels_path: str | os.PathLike | None = None,
+                   template: str = SPORTS1M_TEMPLATE) -> tuple[list[VideoItem], list[str]]:
+    """Sports-1M's partition files (``URL<space>label,label…``, indices into ``labels.txt``: 487 classes, first
+    line class 0) ; multi-label (a video may have several sports). ``template`` places each video under
+    ``root`` from its ``youtube_id`` (the URL's ``v=``)."""
+    list_path = Path(list_path)
+    labels_path = Path(labels_path) if labels_path else list_path.parent / SPORTS1M_LABELS
+    for f in (list_path, labels_path):
+        if not f.is_file():
+            raise DataError(f"Sports-1M file not found: {f}")
+    names = [line.strip() for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    paths, raw, where = [], [], []
+    for n, line in enumerate(list_path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        origin = f"{list_path}:{n}"
+        parts = line.split()
+        found = re.search(r"[?&]v=([\w-]+)", parts[0])
+        if len(parts) != 2 or found is None:
+            raise DataError(f"{origin}: expected a YouTube URL (…watch?v=ID) and its label indices (168,169)")
+        paths.append(_resolve_path(template.format(youtube_id=found.group(1)), Path(root), origin))
+        raw.append(split_labels(parts[1]))
+        where.append(origin)
+    if not paths:
+        raise DataError(f"{list_path} lists no videos")
+    return multilabel_items(paths, raw, where, names)
+
+
+def sniff_format(source: Path) -> str:
+    """The format of a data list from its name and first line: shards (`videozoo shard`'s folder or descriptor),
+    folder, ssv2 (JSON), audioset (its ``#`` header), sports1m (YouTube URLs), kinetics (its header) or csv."""
+    from .shards import is_shard_descriptor
+
+    if is_shard_descriptor(source):
+        return "shards"
+    if source.is_dir():
+        return "folder"
+    if not source.exists():
+        raise DataError(f"data not found: {source}")
+    if source.suffix.lower() == ".json":
+        return "ssv2"
+    with source.open(errors="replace") as f:
+        head = [f.readline() for _ in range(3)]
+    compact = "".join(head).replace(" ", "")
+    if head[0].startswith("# Segments csv") or "#YTID,start_seconds" in compact:
+        return "audioset"
+    if re.match(r"https?://(www\.)?youtube\.com/watch\?", head[0]):
+        return "sports1m"
+    return "kinetics" if compact.startswith("label,youtube_id") else "csv"
+
+
 def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.PathLike | None = None,
                classes: Sequence[str] | None = None, splits_dir: str | os.PathLike | None = None, split: int = 1,
                subset: str = "train", template: str = KINETICS_TEMPLATE) -> tuple[list[VideoItem], list[str]]:
-    """Items from any supported source. ``fmt``: auto, csv, folder, kinetics, ssv2, ucf101, hmdb51.
+    """Items from any supported source. ``fmt``: auto, csv, folder, kinetics, ssv2, audioset, sports1m, shards,
+    ucf101, hmdb51.
 
-    ``auto`` reads a folder as one-folder-per-class, a CSV as Kinetics when its header says so, and a JSON file
-    as Something-Something v2 (its videos under ``root``, default the file's folder).
+    ``auto`` (:func:`sniff_format`) reads a folder as one-folder-per-class, a CSV as Kinetics or AudioSet when
+    its header says so, a list of YouTube URLs as Sports-1M and a JSON file as Something-Something v2 (their
+    videos under ``root``, default the list's folder).
     """
     source = Path(source)
     if fmt == "auto":
-        if source.is_dir():
-            fmt = "folder"
-        elif not source.exists():
-            raise DataError(f"data not found: {source}")
-        elif source.suffix.lower() == ".json":
-            fmt = "ssv2"
-        else:
-            head = source.read_text(errors="replace").splitlines()[:1]
-            fmt = "kinetics" if head and head[0].replace(" ", "").startswith("label,youtube_id") else "csv"
+        fmt = sniff_format(source)
     if fmt == "csv":
         return read_video_csv(source, root, classes)
     if fmt == "folder":
@@ -347,12 +506,23 @@ def load_items(source: str | os.PathLike, *, fmt: str = "auto", root: str | os.P
         return kinetics_items(source, root or source.parent, template, classes)
     if fmt == "ssv2":
         return ssv2_items(source, root or source.parent)
+    if fmt == "shards":
+        from .shards import shard_items
+
+        return shard_items(source, classes)
+    if fmt in ("audioset", "sports1m"):
+        loader = audioset_items if fmt == "audioset" else sports1m_items
+        items, names = loader(source, root or source.parent)
+        if classes is not None and list(classes) != names:
+            raise DataError(f"{source}: its class list ({len(names)} classes) is not the one given ({len(classes)})")
+        return items, names
     if fmt in ("ucf101", "hmdb51"):
         if splits_dir is None:
             raise DataError(f"{fmt} needs splits_dir (the folder of its split files)")
         loader = ucf101_items if fmt == "ucf101" else hmdb51_items
         return loader(source, splits_dir, split, subset)
-    raise DataError(f"unknown data format {fmt!r}; expected auto, csv, folder, kinetics, ssv2, ucf101 or hmdb51")
+    raise DataError(f"unknown data format {fmt!r}; expected auto, csv, folder, kinetics, ssv2, audioset, sports1m, "
+                    "shards, ucf101 or hmdb51")
 
 
 # -- the dataset --------------------------------------------------------------------------------
@@ -387,7 +557,9 @@ class AudioConfig:
 class VideoDataset(Dataset):
     """Clips of labelled videos.
 
-    In training mode an item is one random clip: ``{"video": (C, T, H, W), "label", "index"}``.
+    In training mode an item is one random clip: ``{"video": (C, T, H, W), "label", "index"}``; the label is the
+    class index, or for multi-label data (``multilabel``; by default when the items carry ``labels``) a multi-hot
+    float vector ``(num_classes,)``.
     In eval mode it is ``num_clips`` uniformly spaced clips × the transform's views:
     ``{"video": (num_clips · V, C, T, H, W), …}`` (clip-major: view ``k · V + j`` is crop ``j`` of clip ``k``),
     and with ``audio`` each clip's spectrogram, ``{"audio": (num_clips, 1, frames, mels)}``. A video that
@@ -408,14 +580,18 @@ class VideoDataset(Dataset):
         flow_transform: with ``modality="rgb"``, also give ``"flow"`` clips (same frames, same crop) through this
             transform (a :class:`TransformConfig` with ``normalization="flow"``).
         flow_root, data_root: flow files mirror the videos' paths relative to ``data_root`` under ``flow_root``.
+        multilabel: labels as multi-hot vectors (None: when the items are multi-label; False: each item's first
+            class, for what takes one class per video).
     """
 
     def __init__(self, items: Sequence[VideoItem], classes: Sequence[str], sampling: ClipSampling | None = None,
                  transform: TransformConfig | Compose | None = None, *, train: bool = True, num_clips: int = 1,
                  seed: int = 0, audio: AudioConfig | None = None, frames_fps: float = 30.0,
                  backend: str = "pyav", modality: str = "rgb", flow_transform: TransformConfig | None = None,
-                 flow_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None) -> None:
+                 flow_root: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
+                 multilabel: bool | None = None) -> None:
         self.items = list(items)
+        self.multilabel = is_multilabel(self.items) if multilabel is None else multilabel
         self.classes = list(classes)
         self.sampling = sampling or ClipSampling()
         config = transform if transform is not None else TransformConfig()
@@ -444,8 +620,9 @@ class VideoDataset(Dataset):
         self.flow_root = Path(flow_root) if flow_root is not None else None
         self.data_root = Path(data_root) if data_root is not None else None
         for item in self.items:
-            if not 0 <= item.label < len(self.classes):
-                raise DataError(f"{item.path}: label {item.label} is out of range for {len(self.classes)} classes")
+            for label in item.classes:
+                if not 0 <= label < len(self.classes):
+                    raise DataError(f"{item.path}: label {label} is out of range for {len(self.classes)} classes")
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new random clips: the clip of (video, epoch) is fixed by the seed, whatever the worker."""
@@ -483,7 +660,7 @@ class VideoDataset(Dataset):
                     flow = reader.get_frames(indices)
         out = {"video": self._clips(frames if frames is not None else flow, self.transform, index, epoch,
                                     len(starts)),
-               "label": item.label, "index": index}
+               "label": self.target(item), "index": index}
         if self.modality == "rgb" and self.flow_transform is not None:
             out["flow"] = self._clips(flow, self.flow_transform, index, epoch, len(starts))
         if self.audio is not None:
@@ -492,6 +669,14 @@ class VideoDataset(Dataset):
             out["audio"] = spectrograms[0] if self.train else spectrograms
             out["has_audio"] = has_audio
         return out
+
+    def target(self, item: VideoItem) -> int | torch.Tensor:
+        """The item's label as the loss takes it: its class index, or a multi-hot ``(num_classes,)`` vector."""
+        if not self.multilabel:
+            return item.label
+        hot = torch.zeros(len(self.classes))
+        hot[list(item.classes)] = 1.0
+        return hot
 
     def _clips(self, frames: torch.Tensor, transform, index: int, epoch: int, num_clips: int) -> torch.Tensor:
         """Transform each clip; every modality draws the same crop and flip (one seed per video and epoch)."""

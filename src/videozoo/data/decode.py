@@ -14,6 +14,7 @@ they are slow but still right. Everything that goes wrong with a file raises
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -54,17 +55,31 @@ class VideoMetadata:
         return asdict(self)
 
 
-def open_container(path: str | os.PathLike):
-    """``av.open`` for reading, tolerant of undecodable metadata tags (PyAV ≤ 18 needs ``metadata_errors``;
-    PyAV 19 dropped the argument)."""
+def open_container(path: str | os.PathLike | io.BytesIO):
+    """``av.open`` for reading (a path, a file's bytes, or a sample of a sharded data set, ``shards.json::<index>``),
+    tolerant of undecodable metadata tags (PyAV ≤ 18 needs ``metadata_errors``; PyAV 19 dropped the argument)."""
+    from .shards import is_shard_ref, open_member
+
+    source = path if isinstance(path, io.IOBase) else str(path)
+    if is_shard_ref(source):
+        source = open_member(source)[0]
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(source, metadata_errors="ignore")
     except TypeError:
-        return av.open(str(path))
+        return av.open(source)
 
 
 def open_checked(path: Path):
-    """``open_container`` after one-line checks: missing, a folder, empty (each a :class:`VideoError`)."""
+    """``open_container`` after one-line checks: missing, a folder, empty (each a :class:`VideoError`). A sample of
+    a sharded data set (``shards.json::<index>``, :mod:`videozoo.data.shards`) opens from its bytes."""
+    from .shards import is_shard_ref
+
+    if is_shard_ref(path):
+        try:
+            container = open_container(path)
+        except av.FFmpegError as e:
+            raise VideoError(f"cannot open {path} as a video: {error_reason(e)}") from None
+        return _checked_streams(container, path)
     if not path.exists():
         raise VideoError(f"video not found: {path}")
     if path.is_dir():
@@ -75,6 +90,11 @@ def open_checked(path: Path):
         container = open_container(path)
     except av.FFmpegError as e:
         raise VideoError(f"cannot open {path} as a video: {error_reason(e)}") from None
+    return _checked_streams(container, path)
+
+
+def _checked_streams(container, path: Path):
+    """``container``, once it is known to have a video stream of a sane frame size (else closed, and an error)."""
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} has no video stream")

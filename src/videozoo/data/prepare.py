@@ -12,8 +12,8 @@ to 250 frames. :func:`prepare_dataset` does it for any data list, in parallel pr
   files it had not finished (and removes its half-written temporaries);
 - an unreadable video is listed with its reason in ``failed.csv`` and left out of the new list, never a crash.
 
-The new list (``path,label[,start,end]``, paths relative to the output folder) keeps each item's label and
-segment; ``classes.txt`` keeps the class order.
+The new list (``path,label[,start,end]``, paths relative to the output folder; ``path,labels,…`` for
+multi-label data) keeps each item's labels and segment; ``classes.txt`` keeps the class order.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from .datasets import VideoItem, write_classes
+from .datasets import VideoItem, is_multilabel, write_classes
 from .decode import VideoError, error_reason, open_container
 
 TEMP_PREFIX = ".prepare-"  # half-written outputs of a killed run start with it
@@ -202,11 +202,12 @@ def _write_list(path: Path, items: Sequence[VideoItem], classes: Sequence[str], 
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         segments = any(item.start is not None or item.end is not None for item in items)
-        writer.writerow(["path", "label", "start", "end"] if segments else ["path", "label"])
+        label_column = "labels" if is_multilabel(items) else "label"  # several classes a video, ";" between them
+        writer.writerow(["path", label_column, "start", "end"] if segments else ["path", label_column])
         for item in items:
             if item.path in failed:
                 continue
-            row = [targets[item.path].relative_to(out).as_posix(), classes[item.label]]
+            row = [targets[item.path].relative_to(out).as_posix(), ";".join(classes[c] for c in item.classes)]
             if segments:
                 row += ["" if item.start is None else item.start, "" if item.end is None else item.end]
             writer.writerow(row)

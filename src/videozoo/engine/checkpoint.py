@@ -56,6 +56,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, classes: list[str] 
         if len(classes) != model.num_classes:
             raise CheckpointError(f"{len(classes)} class names for a model with {model.num_classes} outputs")
         meta["classes"] = json.dumps(list(classes))
+    if getattr(model, "multilabel", False):  # trained with sigmoid scores (binary cross-entropy), not softmax
+        meta["multilabel"] = "true"
     meta.update(metadata or {})
     return atomic_write(Path(path), lambda tmp: save_file(state, str(tmp), metadata=meta))
 
@@ -120,7 +122,8 @@ def checkpoint_classes(metadata: Mapping[str, str]) -> list[str] | None:
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
     """Rebuild the exact model stored in a videozoo checkpoint (architecture, overrides, weights).
 
-    The class names, when the checkpoint has them, are on ``model.classes``.
+    The class names, when the checkpoint has them, are on ``model.classes``; ``model.multilabel`` says whether
+    its classes are scored independently (sigmoid) rather than by softmax.
     """
     tensors, metadata = read_checkpoint(path)
     overrides = json.loads(metadata.get("overrides", "{}"))
@@ -133,6 +136,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         model = create_model(metadata["architecture"], int(metadata["num_classes"]), **overrides)
     load_state_checked(model, model_state(tensors), source=str(path), source_arch=metadata["architecture"])
     model.classes = checkpoint_classes(metadata)
+    model.multilabel = metadata.get("multilabel") == "true"
     if "predict_head" in metadata and hasattr(model, "predict_head"):  # a multi-modal run's choice
         model.predict_head = metadata["predict_head"]
     return model.to(device) if device is not None else model

@@ -26,7 +26,8 @@ class ConfigError(ValueError):
 
 # The allowed values of every config key with a fixed set of them, declared once: the config check and the
 # command line's flags read them from here (data.normalization's are the presets of data.transforms).
-FORMATS = ("auto", "csv", "folder", "kinetics", "ssv2", "ucf101", "hmdb51")  # labelled videos (data.datasets)
+# labelled videos (data.datasets)
+FORMATS = ("auto", "csv", "folder", "kinetics", "ssv2", "audioset", "sports1m", "shards", "ucf101", "hmdb51")
 BOX_FORMATS = ("boxes", "act")  # actor boxes (data.boxes): a run of one of these trains an action detector
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CROPS = (1, 3, 5, 10)

@@ -33,7 +33,7 @@ from ..data.datasets import EpochSampler, SkipLog, collate_videos, worker_contex
 from . import distributed as dist_utils
 from .bf16_guard import Bf16Guard
 from .config import DataConfig, RunConfig
-from .metrics import topk_correct
+from .metrics import class_scores, classification_loss, is_multihot, mean_average_precision, topk_correct
 from .predictor import autocast_dtype, resolve_precision
 
 log = logging.getLogger("videozoo.train")
@@ -298,7 +298,8 @@ class TrainingCore:
     @torch.no_grad()
     def evaluate(self, dataset: Dataset, forward: ForwardFn, heads: Sequence[str]) -> dict[str, dict[str, float]]:
         """Per head: mean loss, top-1 and top-5 of ``forward(model, batch)`` (head → logits) over ``dataset``,
-        sharded across processes and summed; the model in eval mode."""
+        sharded across processes and summed; with multi-hot labels also the mAP of the sigmoid scores (over
+        every process's videos). The model in eval mode."""
         self.model.eval()
         loader = self._eval_loaders.get(id(dataset))
         if loader is None:  # kept for the run, workers too: a fork per evaluation costs what it does in training
@@ -309,6 +310,8 @@ class TrainingCore:
                                 persistent_workers=d.num_workers > 0, **loader_start(d))
             self._eval_loaders[id(dataset)] = loader
         sums = {h: [0.0, 0.0, 0.0] for h in heads}
+        scores: dict[str, list[Tensor]] = {h: [] for h in heads}
+        targets: list[Tensor] = []
         seen = 0.0
         for batch in loader:
             self.skips.record(batch["skipped"])
@@ -320,11 +323,22 @@ class TrainingCore:
                 out = forward(self.model, batch)
             for h in heads:
                 logits = out[h].float()
-                sums[h][0] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                sums[h][0] += classification_loss(logits, y, reduction="sum").item()
                 sums[h][1] += topk_correct(logits, y, 1).sum().item()
                 sums[h][2] += topk_correct(logits, y, 5).sum().item()
+                if is_multihot(y):
+                    scores[h].append(class_scores(logits, multilabel=True).cpu())
+            if is_multihot(y):
+                targets.append(y.cpu())
             seen += len(y)
         flat = dist_utils.all_reduce_sum([v for h in heads for v in sums[h]] + [seen], self.dist)
         seen = max(flat[-1], 1)
-        return {h: {"loss": flat[3 * j] / seen, "top1": flat[3 * j + 1] / seen, "top5": flat[3 * j + 2] / seen}
-                for j, h in enumerate(heads)}
+        result = {h: {"loss": flat[3 * j] / seen, "top1": flat[3 * j + 1] / seen, "top5": flat[3 * j + 2] / seen}
+                  for j, h in enumerate(heads)}
+        if targets or getattr(dataset, "multilabel", False):
+            k = len(dataset.classes)
+            y_all = dist_utils.gather_rows(torch.cat(targets) if targets else torch.zeros(0, k), self.dist)
+            for h in heads:
+                s_all = dist_utils.gather_rows(torch.cat(scores[h]) if scores[h] else torch.zeros(0, k), self.dist)
+                result[h]["map"] = mean_average_precision(s_all.numpy(), y_all.numpy())
+        return result

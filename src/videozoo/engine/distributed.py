@@ -81,6 +81,16 @@ def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
     return t.tolist()
 
 
+def gather_rows(rows: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Every process's ``rows`` ``(n_i, …)`` (CPU tensors, n_i may differ) concatenated in rank order (metrics
+    such as mAP that need all scores, not a sum)."""
+    if not info.enabled:
+        return rows
+    parts: list = [None] * info.world_size
+    dist.all_gather_object(parts, rows.cpu())
+    return torch.cat(parts)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -3,8 +3,11 @@
 Every video is seen as ``clips × crops`` views (the papers: 10 uniformly
 spaced clips × 3 crops). *Clip accuracy* scores every view on its own;
 *video accuracy* scores the mean of the softmax over all views of a video.
-All views go through :class:`~videozoo.engine.predictor.Predictor`, the
-fast inference path.
+A multi-label model (trained on AudioSet-style lists) is scored by sigmoid
+instead, and multi-label data by the mean average precision of the
+video-level scores (mAP, the AudioSet and G-Blend papers' measure) beside
+hit@1 / hit@5 (a top class among the video's). All views go through
+:class:`~videozoo.engine.predictor.Predictor`, the fast inference path.
 """
 
 from __future__ import annotations
@@ -32,7 +35,17 @@ from .inputs import (
     paired_views,
     settings_from_metadata,
 )
-from .metrics import confusion_matrix, per_class_accuracy, plot_confusion, topk_correct, write_confusion_csv
+from .metrics import (
+    average_precisions,
+    class_scores,
+    confusion_matrix,
+    is_multihot,
+    mean_average_precision,
+    per_class_accuracy,
+    plot_confusion,
+    topk_correct,
+    write_confusion_csv,
+)
 from .predictor import Predictor
 
 
@@ -46,28 +59,52 @@ class EvalResult:
     num_clips: int
     num_skipped: int
     classes: list[str]
-    confusion: np.ndarray
-    video_probs: np.ndarray  # (num_videos, num_classes): mean softmax over views
-    video_labels: np.ndarray
+    confusion: np.ndarray  # (classes, classes); empty for multi-label data
+    video_probs: np.ndarray  # (num_videos, num_classes): mean softmax (sigmoid: multi-label) over views
+    video_labels: np.ndarray  # (num_videos,) class indices, or (num_videos, num_classes) multi-hot
     video_indices: np.ndarray  # dataset indices of the evaluated videos
     skipped: dict[str, str] = field(default_factory=dict)
+    class_ap: np.ndarray | None = None  # multi-label data: each class's video-level AP (NaN: no positive)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.class_ap is not None
+
+    @property
+    def video_map(self) -> float:
+        """Mean average precision over the classes with a positive video (multi-label data; else NaN)."""
+        if self.class_ap is None or not np.isfinite(self.class_ap).any():
+            return float("nan")
+        return float(np.nanmean(self.class_ap))
 
     @property
     def per_class(self) -> dict[str, float]:
-        acc = per_class_accuracy(self.confusion)
-        return {c: (None if np.isnan(a) else float(a)) for c, a in zip(self.classes, acc, strict=True)}
+        """Per class: top-1 accuracy, or for multi-label data average precision (None: no video of it)."""
+        values = self.class_ap if self.multilabel else per_class_accuracy(self.confusion)
+        return {c: (None if np.isnan(a) else float(a)) for c, a in zip(self.classes, values, strict=True)}
 
     def as_dict(self) -> dict:
-        return {"clip_top1": self.clip_top1, "clip_top5": self.clip_top5, "video_top1": self.video_top1,
-                "video_top5": self.video_top5, "num_videos": self.num_videos, "num_clips": self.num_clips,
-                "num_skipped": self.num_skipped, "per_class_top1": self.per_class,
-                "skipped": self.skipped}
+        out = {"clip_top1": self.clip_top1, "clip_top5": self.clip_top5, "video_top1": self.video_top1,
+               "video_top5": self.video_top5, "num_videos": self.num_videos, "num_clips": self.num_clips,
+               "num_skipped": self.num_skipped}
+        if self.multilabel:  # top-k are hits: a top class among the video's
+            out.update(video_map=self.video_map, per_class_ap=self.per_class)
+        else:
+            out["per_class_top1"] = self.per_class
+        return {**out, "skipped": self.skipped}
 
     def write(self, out: str | os.PathLike) -> Path:
-        """metrics.json, per_class.csv, confusion.csv and confusion.png in ``out``."""
+        """metrics.json, per_class.csv, confusion.csv and confusion.png in ``out`` (multi-label: per-class AP and
+        positives, no confusion matrix)."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(self.as_dict(), indent=2))
+        if self.multilabel:
+            with (out / "per_class.csv").open("w") as f:
+                f.write("class,ap,videos\n")
+                for name, ap, n in zip(self.classes, self.class_ap, self.video_labels.sum(0), strict=True):
+                    f.write(f"{name},{'' if np.isnan(ap) else f'{ap:.6f}'},{int(n)}\n")
+            return out
         with (out / "per_class.csv").open("w") as f:
             f.write("class,top1,videos\n")
             for name, acc, n in zip(self.classes, per_class_accuracy(self.confusion), self.confusion.sum(1),
@@ -78,10 +115,17 @@ class EvalResult:
         return out
 
 
+def is_multilabel_model(model: nn.Module) -> bool:
+    """Whether the model scores its classes independently (trained on multi-label data: sigmoid, not softmax)."""
+    return bool(getattr(model, "multilabel", False))
+
+
 def scores_of_views(predictor: Predictor, views: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-    """Softmax of every view: ``(N, C, T, H, W)`` → ``(N, num_classes)`` on the CPU, ``chunk`` views per forward
-    pass (on the predictor's device)."""
-    return torch.cat([predictor(views[i:i + chunk]).softmax(1).cpu() for i in range(0, len(views), chunk)])
+    """Probabilities of every view: ``(N, C, T, H, W)`` → ``(N, num_classes)`` on the CPU (softmax, or sigmoid for a
+    multi-label model), ``chunk`` views per forward pass (on the predictor's device)."""
+    multilabel = is_multilabel_model(predictor.model)
+    return torch.cat([class_scores(predictor(views[i:i + chunk]), multilabel).cpu()
+                      for i in range(0, len(views), chunk)])
 
 
 class _Tally:
@@ -94,9 +138,10 @@ class _Tally:
         self.top1 = self.top5 = self.clips = 0
 
     def add(self, scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
-        """``scores``: softmax ``(B, views, classes)``; ``labels``, ``indices``: ``(B,)``."""
+        """``scores``: probabilities ``(B, views, classes)``; ``labels``: ``(B,)`` or multi-hot ``(B, classes)``;
+        ``indices``: ``(B,)``."""
         b, v = scores.shape[:2]
-        flat, y_views = scores.flatten(0, 1), labels.repeat_interleave(v)
+        flat, y_views = scores.flatten(0, 1), labels.repeat_interleave(v, dim=0)
         self.top1 += topk_correct(flat, y_views, 1).sum().item()
         self.top5 += topk_correct(flat, y_views, 5).sum().item()
         self.clips += b * v
@@ -109,7 +154,12 @@ class _Tally:
         video_probs = torch.cat(self.probs) if self.probs else torch.zeros(0, k)
         video_labels = torch.cat(self.labels) if self.labels else torch.zeros(0, dtype=torch.long)
         n = len(video_labels)
-        matrix = confusion_matrix(video_labels.tolist(), video_probs.argmax(1).tolist(), k)
+        class_ap = None
+        if is_multihot(video_labels):
+            matrix = np.zeros((0, 0), np.int64)
+            class_ap = average_precisions(video_probs.numpy(), video_labels.numpy())
+        else:
+            matrix = confusion_matrix(video_labels.tolist(), video_probs.argmax(1).tolist(), k)
         return EvalResult(
             clip_top1=self.top1 / max(self.clips, 1), clip_top5=self.top5 / max(self.clips, 1),
             video_top1=topk_correct(video_probs, video_labels, 1).float().mean().item() if n else 0.0,
@@ -117,13 +167,14 @@ class _Tally:
             num_videos=n, num_clips=self.clips, num_skipped=len(skips), classes=list(classes), confusion=matrix,
             video_probs=video_probs.numpy(), video_labels=video_labels.numpy(),
             video_indices=torch.cat(self.indices).numpy() if self.indices else np.zeros(0, int),
-            skipped=dict(skips.errors),
+            skipped=dict(skips.errors), class_ap=class_ap,
         )
 
 
 def _evaluate_heads(dataset: VideoDataset, heads: list[str], score, *, batch_size: int, num_workers: int,
                     progress: bool) -> dict[str, EvalResult]:
-    """Run ``score(batch) → {head: softmax (B, views, classes)}`` over an eval-mode dataset; a result per head."""
+    """Run ``score(batch) → {head: probabilities (B, views, classes)}`` over an eval-mode dataset; a result per
+    head."""
     if dataset.train:
         raise ValueError("evaluate needs an eval-mode dataset (VideoDataset(..., train=False))")
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_videos)
@@ -171,12 +222,14 @@ def _modality_keys(net: nn.Module, dataset: VideoDataset) -> dict[str, str]:
 
 def multimodal_scores(predictor: Predictor, batch: dict, keys: dict[str, str], chunk: int = 16
                       ) -> dict[str, torch.Tensor]:
-    """Softmax ``(B, views, classes)`` of every head of a multi-modal predictor on a batch of eval items (views
-    paired as :func:`~videozoo.engine.inputs.paired_views` says: a clip's sound goes with every crop of it)."""
+    """Probabilities ``(B, views, classes)`` (softmax; sigmoid for a multi-label model) of every head of a
+    multi-modal predictor on a batch of eval items (views paired as :func:`~videozoo.engine.inputs.paired_views`
+    says: a clip's sound goes with every crop of it)."""
     flat, v = paired_views(batch, keys)
     b = len(batch["label"])
+    multilabel = is_multilabel_model(predictor.model)
     outs = [predictor({m: x[i:i + chunk] for m, x in flat.items()}) for i in range(0, b * v, chunk)]
-    return {h: torch.cat([o[h].softmax(1).cpu() for o in outs]).view(b, v, -1) for h in outs[0]}
+    return {h: torch.cat([class_scores(o[h], multilabel).cpu() for o in outs]).view(b, v, -1) for h in outs[0]}
 
 
 def evaluate_multimodal(model: nn.Module | Predictor, dataset: VideoDataset, *, batch_size: int = 4,
@@ -266,9 +319,21 @@ def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[
     return [(classes[i], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
 
 
+def _video_scores(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Video top-1 / top-5 (hits for multi-label data, with the mAP) of video-level probabilities."""
+    if not len(labels):
+        return {"video_top1": 0.0, "video_top5": 0.0}
+    out = {"video_top1": topk_correct(probs, labels, 1).float().mean().item(),
+           "video_top5": topk_correct(probs, labels, 5).float().mean().item()}
+    if is_multihot(labels):
+        out["video_map"] = mean_average_precision(probs.numpy(), labels.numpy())
+    return out
+
+
 def fuse_streams(results: dict[str, EvalResult], weights: dict[str, float] | None = None) -> dict:
     """Score fusion of separately trained streams (RGB + flow, + audio): the weighted mean of their video-level
-    softmax over the videos every stream could read. Returns per-stream and fused video accuracy."""
+    probabilities over the videos every stream could read. Returns per-stream and fused video accuracy (and mAP
+    for multi-label data)."""
     names = list(results)
     common = set.intersection(*(set(r.video_indices.tolist()) for r in results.values()))
     order = sorted(common)
@@ -281,10 +346,6 @@ def fuse_streams(results: dict[str, EvalResult], weights: dict[str, float] | Non
         row = {int(v): i for i, v in enumerate(r.video_indices)}
         probs = torch.from_numpy(r.video_probs[[row[v] for v in order]])
         labels = torch.from_numpy(r.video_labels[[row[v] for v in order]])
-        per_stream[name] = {"video_top1": topk_correct(probs, labels, 1).float().mean().item(),
-                            "video_top5": topk_correct(probs, labels, 5).float().mean().item(),
-                            "clip_top1": r.clip_top1, "weight": weights[name]}
+        per_stream[name] = {**_video_scores(probs, labels), "clip_top1": r.clip_top1, "weight": weights[name]}
         fused = probs * weights[name] if fused is None else fused + probs * weights[name]
-    return {"streams": per_stream, "num_videos": len(order),
-            "fused": {"video_top1": topk_correct(fused, labels, 1).float().mean().item() if order else 0.0,
-                      "video_top5": topk_correct(fused, labels, 5).float().mean().item() if order else 0.0}}
+    return {"streams": per_stream, "num_videos": len(order), "fused": _video_scores(fused, labels)}

@@ -24,13 +24,14 @@ from torch import Tensor, nn
 from ..data.datasets import VideoDataset, VideoItem
 from ..data.decode import VideoError
 from .config import ConfigError
+from .metrics import class_scores
 
 
 @dataclass
 class CamResult:
     heatmap: Tensor  # (T, H, W), in [0, 1]
     target: int  # the class explained
-    probability: float  # the model's softmax for it on this clip
+    probability: float  # the model's softmax (sigmoid: multi-label) for it on this clip
     layer: str
     name: str = ""  # the class's name, where the checkpoint has them
 
@@ -62,7 +63,7 @@ def grad_cam(model: nn.Module, clip: Tensor, target: int | None = None, layer: s
         raise ValueError(f"{model.name} has no layer {layer!r}") from None
     model.eval()
     with torch.no_grad():
-        probs = model(clip).softmax(-1)[0]
+        probs = class_scores(model(clip), bool(getattr(model, "multilabel", False)))[0]
     target = int(probs.argmax()) if target is None else target
     if not 0 <= target < probs.numel():
         raise ValueError(f"class {target} is out of range for {probs.numel()} classes")

@@ -1,4 +1,9 @@
-"""Accuracy, confusion matrices and the plots of a run."""
+"""Losses, accuracy, mean average precision, confusion matrices and the plots of a run.
+
+Single-label labels are class indices ``(B,)``; multi-label ones multi-hot float vectors ``(B, K)``. The loss,
+the scores and top-k take either, so one loop serves both: cross-entropy and softmax for the first, binary
+cross-entropy and sigmoid for the second (what AudioSet and Sports-1M are trained and reported with).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,60 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
+
+def is_multihot(labels: torch.Tensor) -> bool:
+    """Multi-label targets: ``(B, K)`` multi-hot rows (class indices are ``(B,)``)."""
+    return labels.dim() == 2
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0,
+                        reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for class indices; for multi-hot targets binary cross-entropy per class, summed over the
+    classes and averaged over the batch (``reduction="sum"``: summed over both), so its scale does not shrink
+    with the class count."""
+    logits = logits.float()
+    if not is_multihot(labels):
+        return nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction=reduction)
+    target = labels.float()
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / 2
+    per_video = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
+    return per_video.sum() if reduction == "sum" else per_video.mean()
+
+
+def class_scores(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Probabilities from logits ``(B, K)``: sigmoid per class for a multi-label model, else softmax."""
+    return logits.float().sigmoid() if multilabel else logits.float().softmax(1)
 
 
 def topk_correct(logits_or_probs: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """Per row: is the label among the ``k`` best scores (k capped at the class count)."""
+    """Per row: is the label among the ``k`` best scores (k capped at the class count); for multi-hot labels,
+    is any of the ``k`` best a class of the video (hit@k)."""
     k = min(k, logits_or_probs.shape[1])
-    return (logits_or_probs.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+    best = logits_or_probs.topk(k, dim=1).indices
+    if is_multihot(labels):
+        return labels.gather(1, best).gt(0).any(dim=1)
+    return (best == labels[:, None]).any(dim=1)
+
+
+def average_precisions(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per class, the average precision of ``scores`` ``(N, K)`` against multi-hot ``targets`` ``(N, K)``
+    (scikit-learn's, the area under the step precision-recall curve); NaN for a class without a positive."""
+    from sklearn.metrics import average_precision_score
+
+    out = np.full(scores.shape[1], np.nan)
+    for c in np.flatnonzero(targets.sum(0) > 0):
+        out[c] = average_precision_score(targets[:, c] > 0, scores[:, c])
+    return out
+
+
+def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
+    """mAP: the mean of :func:`average_precisions` over the classes with a positive (AudioSet's and the G-Blend
+    paper's measure); NaN when none has one."""
+    ap = average_precisions(scores, targets)
+    return float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
 
 
 def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_classes: int) -> np.ndarray:

@@ -12,7 +12,8 @@ set by ``cfg.blend.weighting`` (see :mod:`videozoo.engine.gblend`):
   with the OGR of the epoch and the weights in use, into ``metrics.csv``,
   TensorBoard and ``modality_losses.png`` (training and held-out loss per head:
   which modality overfits is plain to see);
-- ``fused_top1`` etc. on ``data.val`` when given;
+- ``fused_top1`` etc. on ``data.val`` when given (for multi-label data, mini-AudioSet as in the G-Blend
+  paper: binary cross-entropy per head, and mAP in place of top-1 everywhere, ``fused_val_map`` …);
 - the head predictions come from (``predict_head``, saved with the checkpoint): the one with the lowest
   held-out loss (highest accuracy with ``blend.metric=accuracy``) after the last epoch, the fused head on a
   tie. G-Blend can weight the fused head near zero, which then stops learning while a modality's head goes
@@ -37,7 +38,15 @@ import torch
 from torch import nn
 
 from ..data.audio import has_audio
-from ..data.datasets import AudioConfig, DataError, VideoDataset, data_root_of, load_items, write_classes
+from ..data.datasets import (
+    AudioConfig,
+    DataError,
+    VideoDataset,
+    data_root_of,
+    is_multilabel,
+    load_items,
+    write_classes,
+)
 from ..data.transforms import PER_CLIP
 from ..models.multimodal import FUSED
 from ..models.registry import create_model, get_entry, zoo_order
@@ -47,7 +56,7 @@ from .config import ConfigError, RunConfig, check_config, config_to_yaml
 from .core import TrainingCore
 from .gblend import BlendSchedule, HeadStats, blend_weights, deltas, normalised, ogr
 from .inputs import check_model_accepts, modality_keys, multimodal_dataset, resolve_inputs, visual_modality
-from .metrics import pyplot
+from .metrics import classification_loss, pyplot
 from .trainer import finetune_source, load_backbone, restore_training_state, resume_config
 
 log = logging.getLogger("videozoo.train")
@@ -107,6 +116,8 @@ class MultiModalTrainer:
             b.fusion_hidden = start["spec"].fusion_hidden if start is not None and start["modality"] is None else 512
         model = create_model("multimodal", len(self.classes), backbones=self.modalities,
                              backbone_overrides=self._overrides(start), fusion_hidden=b.fusion_hidden)
+        model.multilabel = is_multilabel(self.train_items)  # mini-AudioSet: BCE per head, mAP
+        self.score = "map" if model.multilabel else "top1"  # each head's accuracy measure
         check_model_accepts(model, self.inputs)
         if start is not None:
             load_backbone(model, start, start["prefix"])
@@ -212,7 +223,8 @@ class MultiModalTrainer:
 
     # -- measuring ---------------------------------------------------------------------------------
     def measure(self, name: str, heads: tuple[str, ...] | None = None) -> dict[str, tuple[float, float]]:
-        """Per head (all, or ``heads``): (mean loss, top-1) on one of the measurement sets."""
+        """Per head (all, or ``heads``): (mean loss, top-1 or, for multi-label data, mAP) on one of the
+        measurement sets."""
         heads = tuple(self.heads) if heads is None else heads
 
         def forward(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
@@ -220,7 +232,7 @@ class MultiModalTrainer:
             return model({m: self.core.clip(x[:, 0]) for m, x in self._inputs(batch).items()}, heads=heads)
 
         scores = self.core.evaluate(self.measure_sets[name], forward, heads)
-        return {h: (scores[h]["loss"], scores[h]["top1"]) for h in heads}
+        return {h: (scores[h]["loss"], scores[h][self.score]) for h in heads}
 
     def stats(self, measured: dict) -> dict[str, HeadStats]:
         k = 0 if self.cfg.blend.metric == "loss" else 1
@@ -237,8 +249,7 @@ class MultiModalTrainer:
         def step(net: nn.Module, batch: dict):
             out = net(self._inputs(batch), heads=heads)
             y = batch["label"]
-            loss = sum(weights[h] * nn.functional.cross_entropy(out[h].float(), y, label_smoothing=smoothing)
-                       for h in heads)
+            loss = sum(weights[h] * classification_loss(out[h], y, label_smoothing=smoothing) for h in heads)
             return loss, out[FUSED] if FUSED in heads else out[heads[0]], y
 
         row = self.core.train_epoch(self.loader, epoch, step, optimizer, scheduler, epochs=epochs)
@@ -256,10 +267,9 @@ class MultiModalTrainer:
         row = {"epoch": epoch, "phase": phase, "predict_head": self.choose_predict_head(measured), **row}
         for h in self.heads:
             row[f"{h}_weight"] = self.weights[h]
-            row[f"{h}_train_loss"], row[f"{h}_train_top1"] = measured["train_subset"][h]
-            row[f"{h}_holdout_loss"], row[f"{h}_holdout_top1"] = measured["holdout"][h]
-            if "val" in measured:
-                row[f"{h}_val_loss"], row[f"{h}_val_top1"] = measured["val"][h]
+            for name, key in (("train", "train_subset"), ("holdout", "holdout"), ("val", "val")):
+                if key in measured:
+                    row[f"{h}_{name}_loss"], row[f"{h}_{name}_{self.score}"] = measured[key][h]
         if previous is not None:
             gain, over = deltas(self.stats(previous), self.stats(measured), self.cfg.blend.metric)
             for h in self.heads:
@@ -425,11 +435,13 @@ class MultiModalTrainer:
             if writer is not None and isinstance(value, float) and math.isfinite(value):
                 writer.add_scalar(key, value, epoch_no)
         self._write_metrics()
-        head = row["predict_head"]
-        log.info("epoch %d (%s): loss %.4f; fused held-out top-1 %.3f%s; predicting with the %s head%s", epoch_no,
-                 phase, row["train_loss"], row[f"{FUSED}_holdout_top1"],
-                 f", val top-1 {row[f'{FUSED}_val_top1']:.3f}" if f"{FUSED}_val_top1" in row else "", head,
-                 f" (val top-1 {row[f'{head}_val_top1']:.3f})" if head != FUSED and f"{head}_val_top1" in row else "")
+        head, score = row["predict_head"], self.score
+        name = "mAP" if score == "map" else "top-1"
+        log.info("epoch %d (%s): loss %.4f; fused held-out %s %.3f%s; predicting with the %s head%s", epoch_no,
+                 phase, row["train_loss"], name, row[f"{FUSED}_holdout_{score}"],
+                 f", val {name} {row[f'{FUSED}_val_{score}']:.3f}" if f"{FUSED}_val_{score}" in row else "", head,
+                 f" (val {name} {row[f'{head}_val_{score}']:.3f})" if head != FUSED and f"{head}_val_{score}" in row
+                 else "")
 
     def _estimates_now(self, phase: str, epoch: int, epochs: int) -> bool:
         """Estimate after ``epoch`` (0-based) of a phase of ``epochs``? Joint: on the schedule (offline at the end

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..data.boxes import box_format_of
-from ..data.datasets import VideoDataset, data_root_of, load_items, read_classes, write_classes
+from ..data.datasets import VideoDataset, data_root_of, is_multilabel, load_items, read_classes, write_classes
 from ..data.transforms import PER_CLIP
 from ..models.registry import create_model, get_entry
 from . import distributed as dist_utils
@@ -44,12 +44,12 @@ from .checkpoint import (
 from .config import BOX_FORMATS, ConfigError, RunConfig, check_config, config_from_yaml, config_to_yaml
 from .core import TrainingCore
 from .inputs import InputSettings, audio_from_metadata, check_model_accepts, resolve_inputs, settings_from_metadata
-from .metrics import plot_curves
+from .metrics import classification_loss, plot_curves
 
 log = logging.getLogger("videozoo.train")
 
-METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "clips_per_s",
-                 "skipped", "seconds")
+METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "val_map",
+                 "clips_per_s", "skipped", "seconds")
 
 
 @dataclass
@@ -60,6 +60,7 @@ class RunResult:
     best_score: float | None
     metrics: list[dict] = field(default_factory=list)
     skipped: int = 0
+    measure: str = "top-1"  # what best_score is: top-1, or validation mAP for multi-label data
 
 
 def resume_config(out: str | os.PathLike, epochs: int | None = None) -> RunConfig:
@@ -132,6 +133,7 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         d = cfg.data
         self._load_lists()
+        self.multilabel = is_multilabel(self.train_items)  # AudioSet-style: sigmoid per class, BCE and mAP
         start = finetune_source(cfg.train.finetune, (cfg.model.name,)) if cfg.train.finetune and not resume else None
         if start is not None and d.normalization is None and start["settings"] is not None:
             d.normalization = start["settings"].normalization  # the preprocessing the weights were trained with
@@ -175,6 +177,7 @@ class Trainer:
     def _build_model(self, start: dict | None) -> nn.Module:
         """The zoo model for the classes, checked against the clips, the fine-tune checkpoint's backbone in it."""
         model = create_model(self.cfg.model.name, len(self.classes), **self._overrides(start))
+        model.multilabel = self.multilabel
         check_model_accepts(model, self.inputs)
         if start is not None:
             load_backbone(model, start)
@@ -197,12 +200,14 @@ class Trainer:
         flow = {"modality": "flow", "flow_root": d.flow_root} if d.modality == "flow" else {}
         train_set = VideoDataset(self.train_items, self.classes, self.inputs.sampling, self.inputs.transform(),
                                  train=True, seed=cfg.train.seed, backend=d.backend, **flow,
-                                 data_root=data_root_of(d.train, d.root) if flow else None)
+                                 data_root=data_root_of(d.train, d.root) if flow else None,
+                                 multilabel=self.multilabel)
         val_set = None
         if self.val_items:
             val_set = VideoDataset(self.val_items, self.classes, self.inputs.sampling, self.inputs.transform(1),
                                    train=False, num_clips=1, seed=cfg.train.seed, backend=d.backend, **flow,
-                                   data_root=data_root_of(d.val or d.train, d.root) if flow else None)
+                                   data_root=data_root_of(d.val or d.train, d.root) if flow else None,
+                                   multilabel=self.multilabel)
         return train_set, val_set
 
     def _load_state(self) -> None:
@@ -241,14 +246,16 @@ class Trainer:
         if self.dist.is_main:
             plot_curves(self.out / "curves.png", self.metrics, title=f"{cfg.model.name} on {cfg.data.train}")
             log.info("done: best %s at epoch %s; %s", _fmt(self.best_score), self.best_epoch, self.skips.summary())
-        return RunResult(self.out, len(self.metrics), self.best_epoch, self.best_score, self.metrics, len(self.skips))
+        measure = "mAP" if self.multilabel and self.val_set is not None else "top-1"
+        return RunResult(self.out, len(self.metrics), self.best_epoch, self.best_score, self.metrics, len(self.skips),
+                         measure)
 
     def step(self, net: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Cross-entropy of the network's logits: (loss, logits, labels)."""
+        """Cross-entropy of the network's logits (binary cross-entropy for multi-label data):
+        (loss, logits, labels)."""
         logits = net(batch["video"])
         y = batch["label"]
-        return nn.functional.cross_entropy(logits.float(), y, label_smoothing=self.cfg.optim.label_smoothing), \
-            logits, y
+        return classification_loss(logits, y, label_smoothing=self.cfg.optim.label_smoothing), logits, y
 
     def train_epoch(self, epoch: int) -> dict:
         row = self.core.train_epoch(self.loader, epoch, self.step, self.optimizer, self.scheduler)
@@ -257,13 +264,17 @@ class Trainer:
     def validate(self) -> dict:
         """Clip accuracy of the centre clip of every validation video (the full protocol is ``videozoo eval``)."""
         if self.val_set is None:
-            return {"val_loss": float("nan"), "val_top1": float("nan"), "val_top5": float("nan")}
+            return {"val_loss": float("nan"), "val_top1": float("nan"), "val_top5": float("nan"),
+                    "val_map": float("nan")}
         scores = self.core.evaluate(self.val_set, lambda model, b: {"": model(self.core.clip(b["video"][:, 0]))},
                                     heads=("",))[""]
-        return {"val_loss": scores["loss"], "val_top1": scores["top1"], "val_top5": scores["top5"]}
+        return {"val_loss": scores["loss"], "val_top1": scores["top1"], "val_top5": scores["top5"],
+                "val_map": scores.get("map", float("nan"))}
 
     def end_epoch(self, epoch: int, row: dict) -> None:
-        score = row["val_top1"] if not math.isnan(row["val_top1"]) else row["train_top1"]
+        # the best checkpoint: by validation mAP for multi-label data, else top-1 (hit@1 for multi-label)
+        score = next((row[k] for k in ("val_map", "val_top1") if not math.isnan(row.get(k, math.nan))),
+                     row["train_top1"])
         improved = self.best_score is None or score > self.best_score
         if improved:
             self.best_score, self.best_epoch = score, epoch + 1
@@ -281,9 +292,9 @@ class Trainer:
         self._save("last.safetensors", states, info)
         if improved:
             self._save("best.safetensors", states, info)
-        log.info("epoch %d/%d: loss %.4f, top-1 %.3f, val top-1 %s, %.1f clips/s%s", epoch + 1,
-                 self.cfg.train.epochs, row["train_loss"], row["train_top1"], _fmt(row["val_top1"]),
-                 row["clips_per_s"], " (best)" if improved else "")
+        val = f"val top-1 {_fmt(row['val_top1'])}" + (f", val mAP {_fmt(row['val_map'])}" if self.multilabel else "")
+        log.info("epoch %d/%d: loss %.4f, top-1 %.3f, %s, %.1f clips/s%s", epoch + 1, self.cfg.train.epochs,
+                 row["train_loss"], row["train_top1"], val, row["clips_per_s"], " (best)" if improved else "")
 
     def _save(self, name: str, states: dict, info: dict) -> None:
         save_training_checkpoint(self.out / name, self.model, states=states, classes=self.classes, info=info,
