@@ -16,9 +16,11 @@ clips/s and frames decoded per clip of:
 Videos are written twice: with x264's defaults (a keyframe every 250
 frames: one long group of pictures per 8 s) and with a keyframe every 2 s
 (typical of cameras and streaming encodes); the first set is then timed
-again after ``videozoo prepare`` (short side 256, a keyframe every 16 frames). ``--loader`` also measures a
-2-worker DataLoader (decode, short-side 128, crop 112, 8 frames) against the
-bf16 training step of r2plus1d_18 at 8×112×112 on this machine.
+again after ``videozoo prepare`` (short side 256, a keyframe every 16 frames). ``--loader`` also times the
+training DataLoader (decode, short side 128, crop 112, 8 frames) with 0, 1, 2 … workers (``--workers``), from
+the prepared files and from ``videozoo shard``'s shards of them, against the bf16 training step of r2plus1d_18
+at 8×112×112 on this CPU (and on the GPU where there is one, or a rate given with ``--step-rate``), and says
+how many workers keep that step fed.
 """
 
 from __future__ import annotations
@@ -116,16 +118,15 @@ def bench_decoders(videos: list[Path], clips: int, rng: np.random.Generator) -> 
         print(f"{label:<26} {rate:8.1f} {rate / base:13.2f} {per_clip if per_clip else float('nan'):22.1f}")
 
 
-def bench_loader(videos: list[Path], batches: int) -> None:
+def loader_rate(dataset, workers: int, batches: int) -> float:
+    """Clips/s a DataLoader with ``workers`` processes delivers (decode + augment, batches of 8), after its first
+    batch (the workers' start)."""
     from torch.utils.data import DataLoader
 
-    import videozoo
-    from videozoo.data import ClipSampling, TransformConfig, VideoDataset, VideoItem, collate_videos
+    from videozoo.data import collate_videos
 
-    items = [VideoItem(str(p), 0) for p in videos] * 8
-    ds = VideoDataset(items, ["x"], ClipSampling(8, stride=2), TransformConfig(crop=112))
-    loader = DataLoader(ds, batch_size=8, shuffle=True, num_workers=2, collate_fn=collate_videos,
-                        persistent_workers=True)
+    loader = DataLoader(dataset, batch_size=8, shuffle=True, num_workers=workers, collate_fn=collate_videos,
+                        persistent_workers=workers > 0)
     it = iter(loader)
     next(it)
     begin, seen = time.perf_counter(), 0
@@ -136,29 +137,72 @@ def bench_loader(videos: list[Path], batches: int) -> None:
             it = iter(loader)
             batch = next(it)
         seen += len(batch["label"])
-    load_rate = seen / (time.perf_counter() - begin)
+    return seen / (time.perf_counter() - begin)
 
-    model = videozoo.create_model("r2plus1d_18", num_classes=400).to(memory_format=torch.channels_last_3d)
+
+def step_rate(device: str) -> float:
+    """Clips/s of r2plus1d_18's training step (bf16 autocast, batch 8 × 8×112×112) on ``device``."""
+    import videozoo
+
+    model = videozoo.create_model("r2plus1d_18", num_classes=400).to(device, memory_format=torch.channels_last_3d)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(8, 3, 8, 112, 112).contiguous(memory_format=torch.channels_last_3d)
-    y = torch.randint(0, 400, (8,))
+    x = torch.randn(8, 3, 8, 112, 112, device=device).contiguous(memory_format=torch.channels_last_3d)
+    y = torch.randint(0, 400, (8,), device=device)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    step()
-    begin = time.perf_counter()
-    for _ in range(3):
+    for _ in range(2 if device == "cuda" else 1):
         step()
-    train_rate = 3 * 8 / (time.perf_counter() - begin)
-    verdict = "keeps ahead" if load_rate >= train_rate else "FALLS BEHIND"
-    print(f"DataLoader, 2 workers (decode + resize 128 + crop 112, 8 frames): {load_rate:.1f} clips/s")
-    print(f"r2plus1d_18 bf16 training step, batch 8 × 8×112×112:            {train_rate:.1f} clips/s")
-    print(f"loader / training = {load_rate / train_rate:.2f}: the loader {verdict}")
+    n = 20 if device == "cuda" else 3
+    if device == "cuda":
+        torch.cuda.synchronize()
+    begin = time.perf_counter()
+    for _ in range(n):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return n * 8 / (time.perf_counter() - begin)
+
+
+def bench_loader(videos: list[Path], batches: int, workers: list[int], external: float | None, tmp: Path) -> None:
+    """The training loader (decode + short side 128 + crop 112, 8 frames with stride 2) with each worker count, from
+    the files and from `videozoo shard`'s shards of them, against the training step; then how many workers keep
+    a step of that speed fed."""
+    import math
+
+    from videozoo.data import ClipSampling, TransformConfig, VideoDataset, VideoItem
+    from videozoo.data.shards import shard_items, write_shards
+
+    items = [VideoItem(str(p), 0) for p in videos] * 8
+    sampling, transform = ClipSampling(8, stride=2), TransformConfig(crop=112)
+    write_shards(items[:len(videos)], ["x"], tmp / "shards", shard_size=50 * 10**6)
+    sharded = shard_items(tmp / "shards")[0] * 8
+    rates = {}
+    print(f"{'loader (batches of 8)':<34} {'clips/s':>8}")
+    for n in workers:
+        for label, source in (("files", items), ("shards", sharded)):
+            rate = loader_rate(VideoDataset(source, ["x"], sampling, transform), n, batches)
+            rates[(n, label)] = rate
+            print(f"{f'{n} worker(s), {label}':<34} {rate:8.1f}")
+    steps = {"r2plus1d_18 bf16 step, this CPU": step_rate("cpu")}
+    if torch.cuda.is_available():
+        steps[f"r2plus1d_18 bf16 step, {torch.cuda.get_device_name()}"] = step_rate("cuda")
+    if external:
+        steps["the step rate given (--step-rate)"] = external
+    one = rates.get((1, "files"))
+    print(f"\n{'training step (batch 8 × 8×112×112)':<46} {'clips/s':>8} {'loader workers to keep up':>26}")
+    for label, rate in steps.items():
+        need = f"{math.ceil(rate / one)} (at {one:.1f} clips/s a worker)" if one else "n/a (time 1 worker)"
+        print(f"{label:<46} {rate:8.1f} {need:>26}")
+    best = max(rates.values())
+    cpu_step = steps["r2plus1d_18 bf16 step, this CPU"]
+    print(f"best loader / this CPU's step = {best / cpu_step:.2f}: the loader "
+          f"{'keeps ahead' if best >= cpu_step else 'FALLS BEHIND'}")
 
 
 def main() -> None:
@@ -166,6 +210,9 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--loader", action="store_true")
+    parser.add_argument("--workers", default="0,1,2", help="--loader: the worker counts to time (default 0,1,2)")
+    parser.add_argument("--step-rate", type=float,
+                        help="--loader: a training step's clips/s measured elsewhere (a GPU's), to size workers for")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +232,7 @@ def main() -> None:
         bench_decoders(videos, args.clips, rng)
         if args.loader:
             print()
-            bench_loader(videos, batches=20)
+            bench_loader(videos, 20, [int(w) for w in args.workers.split(",")], args.step_rate, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ Predictor at ``precision="auto"`` (BN folded, channels-last, bf16 where the CPU 
 batch 1 and batch 8: milliseconds per clip (the median of ``--iters`` timed calls after a warm-up),
 achieved GFLOP/s (2 × GMACs per clip / seconds) and its share of this CPU's bf16 matmul peak measured at the
 start of the run, and the process's peak resident memory at batch 8 (weights, runtime and activations: the
-ceiling to plan for); with ``--onnx``, its export (``videozoo export``) checked against ONNX Runtime. Prints a
-Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms
-per clip, one point per model.
+ceiling to plan for); with ``--onnx``, its export (``videozoo export``) checked against ONNX Runtime; with
+``--runtimes``, ONNX Runtime (fp32) and OpenVINO (its own precision: bf16 where the CPU has it) on that export at
+batch 8, timed interleaved with the Predictor in the same process (the runtimes a CPU user would pick instead).
+Prints a Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms per clip, one point per
+model.
 """
 
 from __future__ import annotations
@@ -41,7 +43,30 @@ def onnx_check(name: str, clip: tuple[int, int, int]) -> str:
     return f"ok ({report.max_error:.0e})"
 
 
-def measure_one(name: str, iters: int, onnx: bool = False) -> dict:
+def runtime_rows(predictor, model, clip: tuple[int, int, int], iters: int) -> dict:
+    """Batch 8 through ONNX Runtime and OpenVINO on the model's export, interleaved with the Predictor: ms per clip
+    of each (the Predictor's measured again here, beside them)."""
+    import tempfile
+
+    from videozoo.benchmark import runtime_paths
+
+    x = torch.randn(8, predictor.model.in_channels, *clip)
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = runtime_paths(model, x, tmp, notes.append)
+        if not paths:
+            return {"runtimes": notes[-1][:160] if notes else "no runtime"}
+        paths = {"predictor": lambda: predictor(x), **paths}
+        seconds = time_interleaved(paths, iters, 1, predictor.device)
+    out = {"predictor_ms_b8_with_runtimes": round(1e3 * seconds.pop("predictor") / 8, 2)}
+    for label, s in seconds.items():
+        key = "ort" if label.startswith("ONNX Runtime") else "openvino"
+        out[f"{key}_ms_per_clip_b8"] = round(1e3 * s / 8, 2)
+        out[f"{key}_label"] = label
+    return out
+
+
+def measure_one(name: str, iters: int, onnx: bool = False, runtimes: bool = False) -> dict:
     """Run in the child: the model's row (peak memory read after batch 8, before any export)."""
     from videozoo.engine.predictor import Predictor
     from videozoo.models.cards import count_macs
@@ -54,7 +79,7 @@ def measure_one(name: str, iters: int, onnx: bool = False) -> dict:
     randomize_batch_norm(model, torch.Generator().manual_seed(0))
     gmacs = count_macs(model, clip, in_channels=model.in_channels) / 1e9
     predictor = Predictor(model)
-    del model
+    del model  # the peak memory is the Predictor's alone
     row = {"model": name, "clip": "×".join(map(str, clip)), "gmacs": round(gmacs, 3),
            "precision": predictor.precision}
     for batch in (1, 8):
@@ -65,7 +90,26 @@ def measure_one(name: str, iters: int, onnx: bool = False) -> dict:
     row["peak_rss_mb_b8"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
     if onnx:
         row["onnx"] = onnx_check(name, clip)
+    if runtimes:  # the same weights again, for the export (after the peak memory was read)
+        torch.manual_seed(0)
+        model = create_model(name).eval()
+        randomize_batch_norm(model, torch.Generator().manual_seed(0))
+        row.update(runtime_rows(predictor, model, clip, iters))
     return row
+
+
+def runtimes_markdown(rows: list[dict]) -> str:
+    """The Predictor beside ONNX Runtime and OpenVINO, batch 8, ms per clip (one process per model, interleaved)."""
+    lines = ["| model | GMACs | Predictor (auto) | ONNX Runtime fp32 | OpenVINO | Predictor vs OpenVINO |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if "predictor_ms_b8_with_runtimes" not in r:
+            lines.append(f"| {r['model']} | | {r.get('error') or r.get('runtimes', '')} | | | |")
+            continue
+        p, ort, ov = r["predictor_ms_b8_with_runtimes"], r.get("ort_ms_per_clip_b8"), r.get("openvino_ms_per_clip_b8")
+        lines.append(f"| {r['model']} | {r['gmacs']:.2f} | {p:.1f} | {ort if ort is None else f'{ort:.1f}'} | "
+                     f"{ov if ov is None else f'{ov:.1f}'} | {'' if ov is None else f'{ov / p:.2f}×'} |")
+    return "\n".join(lines)
 
 
 def markdown(rows: list[dict], bf16_peak: float) -> str:
@@ -112,10 +156,12 @@ def main() -> None:
     parser.add_argument("--plot", help="write GMACs against ms per clip as a PNG")
     parser.add_argument("--onnx", action="store_true",
                         help="also export each model to ONNX and check it against ONNX Runtime (fp32, 1e-4)")
+    parser.add_argument("--runtimes", action="store_true",
+                        help="also time ONNX Runtime and OpenVINO on the export at batch 8, beside the Predictor")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child: one model, its row as JSON
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.iters, args.onnx)))
+        print(json.dumps(measure_one(args.one, args.iters, args.onnx, args.runtimes)))
         return
     names = args.names or list_models()
     fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
@@ -125,7 +171,7 @@ def main() -> None:
     rows = []
     for name in names:
         done = subprocess.run([sys.executable, __file__, "--one", name, "--iters", str(args.iters)]
-                              + ["--onnx"] * args.onnx, capture_output=True, text=True)
+                              + ["--onnx"] * args.onnx + ["--runtimes"] * args.runtimes, capture_output=True, text=True)
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["failed"])[-1]
             rows.append({"model": name, "error": last[:200]})
@@ -137,6 +183,9 @@ def main() -> None:
                              f"{r['gflops_b8']:.0f} GFLOP/s, {r['peak_rss_mb_b8']} MB"), flush=True)
     print()
     print(markdown(rows, bf16_peak))
+    if args.runtimes:
+        print()
+        print(runtimes_markdown(rows))
     if args.out:
         Path(args.out).write_text(json.dumps({"cpu": cpu, "threads": torch.get_num_threads(),
                                               "torch": torch.__version__, "fp32_peak_gflops": fp32_peak,
