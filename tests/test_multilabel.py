@@ -74,6 +74,9 @@ def test_csv_labels_column_gives_multi_hot_targets(tmp_path):
     (tmp_path / "empty.csv").write_text("path,labels\na.mp4,\n")
     with pytest.raises(DataError, match="empty.csv:2: no label"):
         read_video_csv(tmp_path / "empty.csv")
+    (tmp_path / "unquoted.csv").write_text("path,labels\na.mp4,dog,bark\n")
+    with pytest.raises(DataError, match="unquoted.csv:2: 'bark' where the segment's start goes.*quoted"):
+        read_video_csv(tmp_path / "unquoted.csv")
 
 
 def test_loss_hits_and_map():
@@ -151,6 +154,14 @@ def test_train_eval_predict_multilabel(tmp_path, capsys):
     top = json.loads(capsys.readouterr().out)["top"]
     probs = [t["probability"] for t in top]
     assert len(top) == 5 and all(0 < p < 1 for p in probs) and abs(sum(probs) - 1) > 1e-3  # sigmoid, not softmax
+
+    # Features of multi-label data: one label a row (the video's lowest-numbered class)
+    assert main(["extract", "--checkpoint", str(run), "--data", str(val_csv), "--clips", "1", "--workers", "0",
+                 "--out", str(tmp_path / "f.npz"), "--quiet"]) == 0
+    from videozoo.engine.features import Features
+
+    feats = Features.load(tmp_path / "f.npz")
+    assert feats.label.tolist() == [min(i.classes) for i in items]
 
 
 def test_gradient_blending_on_multilabel_data(av, tmp_path, capsys):

@@ -235,6 +235,9 @@ def read_video_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None =
         raise DataError(f"{csv_path} lists no videos")
     segments = []
     for cells, origin in rows:
+        if multilabel and len(cells) > 2 and not re.fullmatch(r"\s*[-+.\deE]*\s*", cells[2]):
+            raise DataError(f"{origin}: {cells[2]!r} where the segment's start goes: several labels go in one field, "
+                            f"quoted (\"{cells[1]},{cells[2]}\") or separated by ;")
         start = _seconds(cells[2], origin) if len(cells) > 2 else None
         end = _seconds(cells[3], origin) if len(cells) > 3 else None
         if start is not None and end is not None and end <= start:

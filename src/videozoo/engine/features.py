@@ -122,8 +122,12 @@ def _savez(path: Path, f: Features) -> None:
 
 def _rows(feats: Tensor, indices: Tensor, labels: Tensor, paths: list[str], clips: int, average: bool,
           l2: bool) -> tuple:
-    """(B·clips, D) → rows, averaged per video when asked, L2-normalised when asked."""
+    """(B·clips, D) → rows, averaged per video when asked, L2-normalised when asked. Multi-hot labels (multi-label
+    data) are stored as the video's lowest-numbered class: a feature row has one label (linear evaluation is
+    single-label)."""
     b = len(indices)
+    if labels.dim() == 2:
+        labels = labels.argmax(1)
     feats = feats.view(b, clips, -1)
     if average:
         feats, clip_ids = feats.mean(1, keepdim=True), torch.full((b, 1), -1)
