@@ -83,6 +83,8 @@ def write_shards(items: Sequence[VideoItem], classes: Sequence[str], out: str | 
     entries = build_index((item.path for item in items), index_cache, workers,
                           progress and (lambda done, total: progress("reading", done, total)))
     failed = {p: e.error for p, e in entries.items() if e.error is not None}
+    failed.update({p: f"{p} is a folder of frames: shards hold video files" for p in entries
+                   if p not in failed and Path(p).is_dir()})
     keep = [item for item in items if item.path not in failed]
     if not keep:
         raise DataError(f"none of the {len(items)} videos can be read (first: {next(iter(failed.values()), '')})")
@@ -178,8 +180,11 @@ def _dataset(descriptor: str):
         base = Path(descriptor).parent
         shards = [{**s, "url": str(base / s["url"])} for s in desc["shardlist"]]
         with contextlib.redirect_stderr(io.StringIO()):  # wids announces every dataset it opens
-            _OPEN[key] = wids.ShardListDataset(shards, localname=lambda url: url, transformations=[],
-                                               lru_size=64)
+            dataset = wids.ShardListDataset(shards, localname=lambda url: url, transformations=[], lru_size=64)
+        # Random access over more shards than stay open re-opens one now and then (an mmap and a scan of its
+        # headers: milliseconds); wids would print a warning about it on stdout.
+        dataset.check_cache_misses = lambda: None
+        _OPEN[key] = dataset
     return _OPEN[key]
 
 
