@@ -143,6 +143,38 @@ def test_the_openvino_backend_gives_pytorchs_logits():
     assert "single-input models on the CPU" in got["refused"]
 
 
+OPENVINO_CACHED = """
+import json, torch, videozoo
+from videozoo.engine.predictor import Predictor
+from videozoo.models.layers import randomize_batch_norm
+
+torch.manual_seed(0)
+model = videozoo.create_model("r2plus1d_18", 5, base_width=8)
+randomize_batch_norm(model, torch.Generator().manual_seed(0))
+predictor = Predictor(model, "fp32", backend="openvino")
+out = predictor(torch.ones(2, 3, 4, 32, 32))
+(c,) = predictor.compilations.values()
+print(json.dumps({"cached": c.cached, "seconds": c.seconds, "said": str(c), "out": out.tolist()}))
+"""
+
+
+def test_openvino_exports_are_cached_on_disk(tmp_path):
+    """A second process running the same model at the same shape takes the checked export and the compiled model
+    from the disk cache (one entry per weights and shape): the same logits, and it says so."""
+    env = {**__import__("os").environ, "VIDEOZOO_CACHE": str(tmp_path)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", OPENVINO_CACHED], capture_output=True, text=True, timeout=600,
+                              env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert not first["cached"] and second["cached"] and "(from the disk cache)" in second["said"]
+    assert second["out"] == first["out"] and second["seconds"] < first["seconds"]
+    (entry,) = (tmp_path / "openvino").iterdir()
+    assert (entry / "model.onnx").is_file() and any((entry / "compiled").iterdir())
+
+
 def test_eval_with_the_openvino_backend_scores_as_pytorch(tmp_path):
     from videozoo.data import SynthConfig, make_synthetic_dataset
 

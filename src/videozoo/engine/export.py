@@ -120,33 +120,69 @@ def export_onnx(source: str | os.PathLike, out: str | os.PathLike, *, clip: tupl
     return ExportReport(out, tuple(x.shape[1:]), error, dynamic_batch)
 
 
+def openvino_cache_dir() -> Path:
+    """Where OpenVINO's exports and compiled models are kept: ``$VIDEOZOO_CACHE/openvino``, else
+    ``~/.cache/videozoo/openvino``."""
+    root = os.environ.get("VIDEOZOO_CACHE") or Path.home() / ".cache" / "videozoo"
+    return Path(root) / "openvino"
+
+
+def _runner_key(model: nn.Module, clip_shape: tuple[int, ...], precision: str, ov_version: str) -> str:
+    """A name for the model's weights and structure, the input shape and the versions: what an export and its
+    compilation depend on (a changed weight or version is another entry)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(json.dumps([type(model).__name__, getattr(model, "arch", ""), getattr(model, "overrides", {}),
+                         list(clip_shape), precision, OPSET, torch.__version__, ov_version],
+                        sort_keys=True, default=str).encode())
+    for name, value in model.state_dict().items():
+        h.update(name.encode())
+        h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
 def openvino_runner(model: nn.Module, clip_shape: tuple[int, ...], precision: str = "auto",
-                    onnx_path: str | os.PathLike | None = None):
+                    onnx_path: str | os.PathLike | None = None, cache: bool = True):
     """``model`` exported to ONNX for inputs ``(B, *clip_shape)`` (any batch; checked against ONNX Runtime as
     :func:`export_onnx` checks) and compiled by OpenVINO for the CPU: a callable on float clips returning float32
     logits. ``precision="fp32"`` keeps OpenVINO in fp32; otherwise it picks (bf16 on CPUs that have it).
     ``onnx_path``: ``model``'s export that :func:`export_onnx` already wrote and checked (with a dynamic batch),
-    compiled as it is instead of exporting again."""
+    compiled as it is instead of exporting again.
+
+    With ``cache`` the checked export and OpenVINO's compiled model are kept on disk (:func:`openvino_cache_dir`,
+    one entry per weights, input shape, precision and versions), so the next process that runs the same model
+    at the same shape skips the export, its check and most of the compilation. The callable's ``seconds`` is
+    what preparing it took, ``cached`` whether the export came from the cache."""
+    import time
+
     try:
         import openvino as ov
     except ImportError:
         raise ExportError("the OpenVINO backend needs OpenVINO: pip install 'videozoo[onnx]'") from None
+    start = time.perf_counter()
     config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
-    if onnx_path is not None:
-        compiled = ov.Core().compile_model(str(onnx_path), "CPU", config)
-    else:
-        _, ort = _modules()
-        model = model.float().eval()
-        x = torch.randn(2, *clip_shape)
-        data = _export(model, x, True, OPSET).model_proto.SerializeToString()
-        error = _check_with_runtime(ort, data, model, x, True)
-        if error > TOLERANCE:
-            raise ExportError(f"{model.arch}'s ONNX graph differs from PyTorch's by {error:.2e}; "
-                              f"not run in OpenVINO")
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.onnx"
-            path.write_bytes(data)
-            compiled = ov.Core().compile_model(str(path), "CPU", config)
+    core = ov.Core()
+    cached = False
+    with tempfile.TemporaryDirectory() as folder:
+        if onnx_path is None:
+            model = model.float().eval()
+            entry = openvino_cache_dir() / _runner_key(model, clip_shape, precision, ov.__version__) if cache else None
+            onnx_path = entry / "model.onnx" if entry is not None else Path(folder) / "model.onnx"
+            cached = entry is not None and onnx_path.is_file()
+            if not cached:
+                _, ort = _modules()
+                x = torch.randn(2, *clip_shape)
+                data = _export(model, x, True, OPSET).model_proto.SerializeToString()
+                error = _check_with_runtime(ort, data, model, x, True)
+                if error > TOLERANCE:
+                    raise ExportError(f"{model.arch}'s ONNX graph differs from PyTorch's by {error:.2e}; "
+                                      f"not run in OpenVINO")
+                Path(onnx_path).parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(Path(onnx_path), lambda tmp: Path(tmp).write_bytes(data))
+            if entry is not None:  # OpenVINO keeps the compiled model beside the export and reuses it
+                core.set_property({"CACHE_DIR": str(entry / "compiled")})
+        compiled = core.compile_model(str(onnx_path), "CPU", config)
     request = compiled.create_infer_request()
     output = compiled.output(0)
 
@@ -156,6 +192,7 @@ def openvino_runner(model: nn.Module, clip_shape: tuple[int, ...], precision: st
     hint = compiled.get_property("INFERENCE_PRECISION_HINT")
     run.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # what OpenVINO chose
     run.version = ov.__version__.split("-")[0]
+    run.seconds, run.cached = time.perf_counter() - start, cached
     return run
 
 

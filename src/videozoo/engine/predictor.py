@@ -103,13 +103,16 @@ BACKENDS = ("pytorch", "openvino")
 
 @dataclass(frozen=True)
 class Compilation:
-    """One compilation of the model for one input shape: its seconds (the first call, forward included)."""
+    """One compilation of the model for one input shape: its seconds (torch.compile: the first call, forward
+    included; OpenVINO: export, check and compilation, or loading them from the disk cache)."""
 
     shape: str  # e.g. "8×3×16×112×112"; a multi-modal input: "rgb 8×3×8×112×112, audio 8×1×100×40"
     seconds: float
+    what: str = "torch.compile"
+    cached: bool = False
 
     def __str__(self) -> str:
-        return f"torch.compile for {self.shape}: {self.seconds:.1f} s"
+        return f"{self.what} for {self.shape}: {self.seconds:.1f} s" + (" (from the disk cache)" if self.cached else "")
 
 
 def _shape_of(x: Tensor | dict[str, Tensor]) -> str:
@@ -224,7 +227,9 @@ class Predictor:
         if key not in self._runners:
             from .export import openvino_runner
 
-            self._runners[key] = openvino_runner(net, tuple(clips.shape[1:]), self.precision)
+            run = self._runners[key] = openvino_runner(net, tuple(clips.shape[1:]), self.precision)
+            shape = f"{output} of B×{'×'.join(map(str, clips.shape[1:]))}"
+            self.compilations[shape] = Compilation(shape, run.seconds, f"OpenVINO {run.version}", run.cached)
         return self._runners[key](clips)
 
     @torch.inference_mode()
