@@ -129,8 +129,8 @@ def build_index(paths: Iterable[str], cache: str | os.PathLike | None = None, wo
     finally:
         if handle is not None:
             handle.close()
-    if cache is not None and todo and len(known) + len(todo) > 2 * len(result):
-        _compact(cache, result)  # many stale lines: keep one per path of this list
+    if cache is not None and any(p in known for p in todo):
+        _compact(cache, result)  # changed files left stale lines behind: keep one line per path of this list
     return {p: result[p] for p in paths}
 
 

@@ -67,10 +67,11 @@ def write_shards(items: Sequence[VideoItem], classes: Sequence[str], out: str | 
                  progress: Callable[[str, int, int], None] | None = None, name: str | None = None) -> dict:
     """Pack ``items``' files into shards of about ``shard_size`` bytes in ``out`` (see the module docstring).
 
-    Every video is read first (:func:`~videozoo.data.index.build_index`, ``workers`` processes, answers cached in
-    ``index_cache``): an unreadable one is listed with its reason in ``out/failed.csv`` and left out.
-    ``progress(stage, done, total)``: stage ``"reading"`` then ``"packing"``. Returns the descriptor (also
-    ``out/shards.json``; ``out/classes.txt`` keeps the class order)."""
+    ``out``'s earlier shards and descriptor are replaced. Every video is read first
+    (:func:`~videozoo.data.index.build_index`, ``workers`` processes, answers cached in ``index_cache``): an
+    unreadable one is listed with its reason in ``out/failed.csv`` and left out. ``progress(stage, done, total)``:
+    stage ``"reading"`` then ``"packing"``. Returns the descriptor (also ``out/shards.json``;
+    ``out/classes.txt`` keeps the class order)."""
     import webdataset as wds
 
     from .index import build_index
