@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .datasets import VideoItem, open_reader
 from .decode import VideoError
@@ -14,6 +16,16 @@ from .decode import VideoError
 class Problem:
     path: str
     reason: str
+
+
+def write_failures(path: str | os.PathLike, failed: dict[str, str]) -> Path:
+    """``failed.csv`` of a command that skips what it cannot read (`prepare`, `shard`): ``path,reason``, sorted."""
+    path = Path(path)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "reason"])
+        writer.writerows(sorted(failed.items()))
+    return path
 
 
 def inspect_video(path: str, full: bool = False) -> tuple[dict | None, str | None]:

@@ -770,6 +770,21 @@ def worker_context(start: str = "fork"):
     return multiprocessing.get_context(start)
 
 
+def parallel_map(fn: Callable, jobs: Sequence, workers: int, start: str | None = None, chunksize: int = 1
+                 ) -> Iterator:
+    """``fn`` over ``jobs``, results in order: in this process for ``workers`` ≤ 1 (or one job), else in that many
+    processes (``start``: how they start, see :func:`worker_context`; None: the platform's default), handed out
+    ``chunksize`` jobs at a time."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = worker_context(start) if start else None
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(fn, jobs, chunksize=chunksize)
+
+
 def collate_videos(batch: list[dict]) -> dict:
     """Stack the readable items; list the skipped ones under ``"skipped"`` as ``(index, path, error)``.
 

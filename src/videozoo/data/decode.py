@@ -71,30 +71,21 @@ def open_container(path: str | os.PathLike | io.BytesIO):
 
 def open_checked(path: Path):
     """``open_container`` after one-line checks: missing, a folder, empty (each a :class:`VideoError`). A sample of
-    a sharded data set (``shards.json::<index>``, :mod:`videozoo.data.shards`) opens from its bytes."""
+    a sharded data set (``shards.json::<index>``, :mod:`videozoo.data.shards`) has no file to check: it opens from
+    its bytes."""
     from .shards import is_shard_ref
 
-    if is_shard_ref(path):
-        try:
-            container = open_container(path)
-        except av.FFmpegError as e:
-            raise VideoError(f"cannot open {path} as a video: {error_reason(e)}") from None
-        return _checked_streams(container, path)
-    if not path.exists():
-        raise VideoError(f"video not found: {path}")
-    if path.is_dir():
-        raise VideoError(f"{path} is a folder, not a video file (frame folders: use FrameFolderReader)")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path} is empty (0 bytes)")
+    if not is_shard_ref(path):
+        if not path.exists():
+            raise VideoError(f"video not found: {path}")
+        if path.is_dir():
+            raise VideoError(f"{path} is a folder, not a video file (frame folders: use FrameFolderReader)")
+        if path.stat().st_size == 0:
+            raise VideoError(f"{path} is empty (0 bytes)")
     try:
         container = open_container(path)
     except av.FFmpegError as e:
         raise VideoError(f"cannot open {path} as a video: {error_reason(e)}") from None
-    return _checked_streams(container, path)
-
-
-def _checked_streams(container, path: Path):
-    """``container``, once it is known to have a video stream of a sane frame size (else closed, and an error)."""
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path} has no video stream")

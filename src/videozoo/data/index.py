@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from .datasets import parallel_map
 
 INDEX_SUFFIX = ".index.jsonl"
 FOLDER_INDEX = ".videozoo-index.jsonl"
@@ -83,17 +84,6 @@ def _current(entry: IndexEntry | None, stamp) -> bool:
     return entry is not None and stamp is not None and (entry.size, entry.mtime_ns) == stamp
 
 
-def _probe_all(paths: list[str], workers: int) -> Iterator[IndexEntry]:
-    if workers <= 1 or len(paths) < 2:
-        yield from map(probe_entry, paths)
-        return
-    from .datasets import worker_context
-
-    # forkserver: workers that start clean (the caller may hold decoder or BLAS threads)
-    with ProcessPoolExecutor(workers, mp_context=worker_context("forkserver")) as pool:
-        yield from pool.map(probe_entry, paths, chunksize=max(1, min(64, len(paths) // (4 * workers))))
-
-
 def build_index(paths: Iterable[str], cache: str | os.PathLike | None = None, workers: int = 0,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, IndexEntry]:
     """Every path's :class:`IndexEntry`, read in ``workers`` processes (0 or 1: in this one); with ``cache`` (an
@@ -118,7 +108,10 @@ def build_index(paths: Iterable[str], cache: str | os.PathLike | None = None, wo
         cache.parent.mkdir(parents=True, exist_ok=True)
         handle = cache.open("a")
     try:
-        for entry in _probe_all(todo, workers):
+        # forkserver: workers that start clean (the caller may hold decoder or BLAS threads); a quick read each,
+        # so jobs go out in chunks
+        chunk = max(1, min(64, len(todo) // (4 * max(workers, 1))))
+        for entry in parallel_map(probe_entry, todo, workers, start="forkserver", chunksize=chunk):
             result[entry.path] = entry
             if handle is not None and entry.mtime_ns is not None:  # a missing file is not cached
                 handle.write(json.dumps(asdict(entry)) + "\n")  # at once: a killed run keeps what it read

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +28,8 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from .datasets import VideoItem, is_multilabel, write_classes
+from .check import write_failures
+from .datasets import VideoItem, is_multilabel, parallel_map, write_classes
 from .decode import VideoError, error_reason, open_container
 
 TEMP_PREFIX = ".prepare-"  # half-written outputs of a killed run start with it
@@ -172,7 +172,7 @@ def prepare_dataset(items: Sequence[VideoItem], classes: Sequence[str], data_roo
             jobs.append((src, str(dst), options))
     if progress is not None and report.already_done:
         progress(report.already_done)
-    results = _run(jobs, workers)
+    results = parallel_map(_prepare_one, jobs, workers)
     for src, reason in results:
         if reason is None:
             report.prepared += 1
@@ -182,19 +182,8 @@ def prepare_dataset(items: Sequence[VideoItem], classes: Sequence[str], data_roo
             progress(1)
     report.list_path = _write_list(out / list_name, items, classes, targets, report.failed, out)
     write_classes(out / "classes.txt", classes)
-    with open(out / "failed.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "reason"])
-        writer.writerows(sorted(report.failed.items()))
+    write_failures(out / "failed.csv", report.failed)
     return report
-
-
-def _run(jobs: list, workers: int):
-    if workers <= 1 or len(jobs) <= 1:
-        yield from map(_prepare_one, jobs)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_prepare_one, jobs)
 
 
 def _write_list(path: Path, items: Sequence[VideoItem], classes: Sequence[str], targets: dict[str, Path],

@@ -18,14 +18,14 @@ and loader workers, once each, in an order fixed by (seed, epoch), resumed from 
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .datasets import DataError, VideoItem, write_classes
+from .check import write_failures
+from .datasets import DataError, VideoItem, is_multilabel, write_classes
 from .decode import VideoError
 
 DESCRIPTOR = "shards.json"
@@ -110,13 +110,10 @@ def write_shards(items: Sequence[VideoItem], classes: Sequence[str], out: str | 
         "__kind__": KIND, "wids_version": 1, "name": name or out.name,
         "shardlist": [{"url": shard, "nsamples": n, "filesize": (out / shard).stat().st_size}
                       for shard, n in counts.items()],
-        "classes": list(classes), "multilabel": any(item.labels for item in keep),
+        "classes": list(classes), "multilabel": is_multilabel(keep),
         "samples": samples,  # per sample, in shard order: [class indices, start, end]
     }
-    with (out / "failed.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "error"])
-        w.writerows(sorted(failed.items()))
+    write_failures(out / "failed.csv", failed)
     write_classes(out / "classes.txt", classes)
     tmp = out / (DESCRIPTOR + ".tmp")
     tmp.write_text(json.dumps(descriptor))

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..models.registry import create_model
+from .metrics import is_multilabel_model
 
 FORMAT = "videozoo"
 FORMAT_VERSION = "1"
@@ -56,7 +57,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, classes: list[str] 
         if len(classes) != model.num_classes:
             raise CheckpointError(f"{len(classes)} class names for a model with {model.num_classes} outputs")
         meta["classes"] = json.dumps(list(classes))
-    if getattr(model, "multilabel", False):  # trained with sigmoid scores (binary cross-entropy), not softmax
+    if is_multilabel_model(model):  # trained with sigmoid scores (binary cross-entropy), not softmax
         meta["multilabel"] = "true"
     meta.update(metadata or {})
     return atomic_write(Path(path), lambda tmp: save_file(state, str(tmp), metadata=meta))

@@ -40,7 +40,9 @@ from .metrics import (
     class_scores,
     confusion_matrix,
     is_multihot,
+    is_multilabel_model,
     mean_average_precision,
+    mean_of_aps,
     per_class_accuracy,
     plot_confusion,
     topk_correct,
@@ -73,9 +75,7 @@ class EvalResult:
     @property
     def video_map(self) -> float:
         """Mean average precision over the classes with a positive video (multi-label data; else NaN)."""
-        if self.class_ap is None or not np.isfinite(self.class_ap).any():
-            return float("nan")
-        return float(np.nanmean(self.class_ap))
+        return float("nan") if self.class_ap is None else mean_of_aps(self.class_ap)
 
     @property
     def per_class(self) -> dict[str, float]:
@@ -115,17 +115,19 @@ class EvalResult:
         return out
 
 
-def is_multilabel_model(model: nn.Module) -> bool:
-    """Whether the model scores its classes independently (trained on multi-label data: sigmoid, not softmax)."""
-    return bool(getattr(model, "multilabel", False))
-
-
 def scores_of_views(predictor: Predictor, views: torch.Tensor, chunk: int = 16) -> torch.Tensor:
     """Probabilities of every view: ``(N, C, T, H, W)`` → ``(N, num_classes)`` on the CPU (softmax, or sigmoid for a
     multi-label model), ``chunk`` views per forward pass (on the predictor's device)."""
     multilabel = is_multilabel_model(predictor.model)
     return torch.cat([class_scores(predictor(views[i:i + chunk]), multilabel).cpu()
                       for i in range(0, len(views), chunk)])
+
+
+def video_hits(probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Top-1 and top-5 of video-level probabilities ``(N, classes)`` (hits for multi-hot labels); 0 for no video."""
+    if not len(labels):
+        return 0.0, 0.0
+    return tuple(topk_correct(probs, labels, k).float().mean().item() for k in (1, 5))
 
 
 class _Tally:
@@ -154,6 +156,7 @@ class _Tally:
         video_probs = torch.cat(self.probs) if self.probs else torch.zeros(0, k)
         video_labels = torch.cat(self.labels) if self.labels else torch.zeros(0, dtype=torch.long)
         n = len(video_labels)
+        video_top1, video_top5 = video_hits(video_probs, video_labels)
         class_ap = None
         if is_multihot(video_labels):
             matrix = np.zeros((0, 0), np.int64)
@@ -162,8 +165,7 @@ class _Tally:
             matrix = confusion_matrix(video_labels.tolist(), video_probs.argmax(1).tolist(), k)
         return EvalResult(
             clip_top1=self.top1 / max(self.clips, 1), clip_top5=self.top5 / max(self.clips, 1),
-            video_top1=topk_correct(video_probs, video_labels, 1).float().mean().item() if n else 0.0,
-            video_top5=topk_correct(video_probs, video_labels, 5).float().mean().item() if n else 0.0,
+            video_top1=video_top1, video_top5=video_top5,
             num_videos=n, num_clips=self.clips, num_skipped=len(skips), classes=list(classes), confusion=matrix,
             video_probs=video_probs.numpy(), video_labels=video_labels.numpy(),
             video_indices=torch.cat(self.indices).numpy() if self.indices else np.zeros(0, int),
@@ -321,11 +323,9 @@ def predict_video(predictor: Predictor, video: str | os.PathLike, classes: list[
 
 def _video_scores(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Video top-1 / top-5 (hits for multi-label data, with the mAP) of video-level probabilities."""
-    if not len(labels):
-        return {"video_top1": 0.0, "video_top5": 0.0}
-    out = {"video_top1": topk_correct(probs, labels, 1).float().mean().item(),
-           "video_top5": topk_correct(probs, labels, 5).float().mean().item()}
-    if is_multihot(labels):
+    top1, top5 = video_hits(probs, labels)
+    out = {"video_top1": top1, "video_top5": top5}
+    if len(labels) and is_multihot(labels):
         out["video_map"] = mean_average_precision(probs.numpy(), labels.numpy())
     return out
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..data.datasets import VideoDataset, VideoItem
 from ..data.decode import VideoError
 from .config import ConfigError
-from .metrics import class_scores
+from .metrics import class_scores, is_multilabel_model
 
 
 @dataclass
@@ -63,7 +63,7 @@ def grad_cam(model: nn.Module, clip: Tensor, target: int | None = None, layer: s
         raise ValueError(f"{model.name} has no layer {layer!r}") from None
     model.eval()
     with torch.no_grad():
-        probs = class_scores(model(clip), bool(getattr(model, "multilabel", False)))[0]
+        probs = class_scores(model(clip), is_multilabel_model(model))[0]
     target = int(probs.argmax()) if target is None else target
     if not 0 <= target < probs.numel():
         raise ValueError(f"class {target} is out of range for {probs.numel()} classes")

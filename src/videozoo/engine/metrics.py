@@ -36,6 +36,12 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smooth
     return per_video.sum() if reduction == "sum" else per_video.mean()
 
 
+def is_multilabel_model(model: nn.Module) -> bool:
+    """Whether the model scores its classes independently (trained on multi-label data: sigmoid, not softmax;
+    ``model.multilabel``, which training sets and checkpoints keep)."""
+    return bool(getattr(model, "multilabel", False))
+
+
 def class_scores(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
     """Probabilities from logits ``(B, K)``: sigmoid per class for a multi-label model, else softmax."""
     return logits.float().sigmoid() if multilabel else logits.float().softmax(1)
@@ -62,11 +68,15 @@ def average_precisions(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return out
 
 
+def mean_of_aps(ap: np.ndarray) -> float:
+    """The mean of per-class APs over the classes that have one (not NaN); NaN when none has."""
+    return float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
+
+
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     """mAP: the mean of :func:`average_precisions` over the classes with a positive (AudioSet's and the G-Blend
     paper's measure); NaN when none has one."""
-    ap = average_precisions(scores, targets)
-    return float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
+    return mean_of_aps(average_precisions(scores, targets))
 
 
 def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_classes: int) -> np.ndarray:
