@@ -67,9 +67,18 @@ def test_the_endpoint_answers_as_the_evaluation_path(setup, client):
     for cell, probs in zip(body["timeline"], direct.probs, strict=True):
         assert cell["top"][0]["probability"] == pytest.approx(float(probs.max()), abs=1e-5)
     cam = body["cam"]
-    assert cam["class"] == CLASSES[FAVOURED] and cam["layer"] == "layer4"
+    assert cam["class"] == CLASSES[FAVOURED] and cam["layer"] == "layer4" and cam["method"] == "gradcam"
     gif = Image.open(io.BytesIO(base64.b64decode(cam["gif"].split(",", 1)[1])))
     assert gif.format == "GIF" and gif.size == (32, 32) and gif.n_frames == 4
+
+
+def test_the_service_shows_guided_grad_cam_when_asked(setup):
+    _, service, video = setup
+    guided = VideoService(service.model, service.classes, service.settings, cam_method="guided")
+    cam = guided.analyse(video)["cam"]
+    assert cam["method"] == "guided" and cam["class"] == CLASSES[FAVOURED] and cam["gif"].startswith("data:image/gif")
+    with pytest.raises(ValueError, match="cam_method 'smooth' is not one of gradcam, guided"):
+        VideoService(service.model, service.classes, service.settings, cam_method="smooth")
 
 
 def test_bad_uploads_are_refused_in_one_line_and_the_server_keeps_serving(setup, client, monkeypatch):
@@ -117,7 +126,7 @@ def test_serve_binds_to_this_machine_by_default():
     from videozoo.cli import build_parser
 
     args = build_parser().parse_args(["serve", "--checkpoint", "x"])
-    assert args.host == "127.0.0.1" and args.max_mb == 200
+    assert args.host == "127.0.0.1" and args.max_mb == 200 and args.cam_method == "gradcam"
 
 
 CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")

@@ -842,8 +842,10 @@ def cmd_shard(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> None:
     from .engine.explain import explain_video
 
-    result = explain_video(_checkpoint_or_pretrained(args), args.video, args.out, args.target, args.layer)
-    print(f"{args.out}: Grad-CAM of {result.name!r} (p = {result.probability:.3f}) at {result.layer}")
+    result = explain_video(_checkpoint_or_pretrained(args), args.video, args.out, args.target, args.layer,
+                           args.method)
+    what = "Guided Grad-CAM" if result.method == "guided" else "Grad-CAM"
+    print(f"{args.out}: {what} of {result.name!r} (p = {result.probability:.3f}) at {result.layer}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -858,7 +860,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise UsageError("--max-mb must be positive, --max-clips at least 2 and --top at least 1")
     model, classes, settings, audio = _inference_model(args)
     service = VideoService(model, classes, settings, audio, precision=args.precision, top=args.top,
-                           max_clips=args.max_clips, cam=not args.no_cam, name=str(args.checkpoint))
+                           max_clips=args.max_clips, cam=not args.no_cam, cam_method=args.cam_method,
+                           name=str(args.checkpoint))
     print(f"serving {args.checkpoint} on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
     serve(service, args.host, args.port, args.max_mb)
 
@@ -1123,7 +1126,7 @@ def _add_train_command(sub) -> None:
 
 
 def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
-    """Using a model: eval, predict."""
+    """Using a model: eval, predict (and :func:`_add_visual_commands`)."""
     from .engine.config import CROPS, PRECISIONS  # the config's choices, declared once
     from .engine.predictor import BACKENDS
 
@@ -1163,6 +1166,14 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+    _add_visual_commands(sub, lists)
+
+
+def _add_visual_commands(sub, lists: argparse.ArgumentParser) -> None:
+    """Looking at models: zoo-plot, explain, serve."""
+    from .engine.config import PRECISIONS
+    from .engine.explain import CAM_METHODS
+
     p = sub.add_parser("zoo-plot", parents=[lists],
                        help="the zoo's GMACs against Kinetics-400 accuracy (published; --checkpoints: measured on "
                             "--data)")
@@ -1182,6 +1193,8 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrained", metavar="TAG", help="published weights of --model (`videozoo weights list`)")
     p.add_argument("--class", dest="target", help="the class to explain, by name or index (default: the top one)")
     p.add_argument("--layer", help="the module whose map is weighed (default: the last stage, e.g. layer4)")
+    p.add_argument("--method", default="gradcam", choices=CAM_METHODS,
+                   help="gradcam: the layer's map (coarse, smooth); guided: Guided Grad-CAM, pixel-fine")
     p.add_argument("--out", required=True, help="OUT.mp4 or OUT.gif")
     p.set_defaults(func=cmd_explain)
 
@@ -1198,6 +1211,7 @@ def _add_inference_commands(sub, lists: argparse.ArgumentParser) -> None:
                    help="clips along the timeline at most (back to back; spread over longer videos)")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--no-cam", action="store_true", help="skip Grad-CAM (faster answers)")
+    p.add_argument("--cam-method", default="gradcam", choices=CAM_METHODS, help="as explain's --method")
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.set_defaults(func=cmd_serve)
 

@@ -70,10 +70,15 @@ class VideoService:
     top: int = 5
     max_clips: int = 32
     cam: bool = True
+    cam_method: str = "gradcam"  # or "guided": see engine.explain.CAM_METHODS
     name: str = ""
 
     def __post_init__(self) -> None:
         timeline_stride(1.0, 1.0, self.max_clips)  # refuses a max_clips that cannot hold a timeline
+        from .engine.explain import CAM_METHODS
+
+        if self.cam_method not in CAM_METHODS:
+            raise ValueError(f"cam_method {self.cam_method!r} is not one of {', '.join(CAM_METHODS)}")
         self.predictor = Predictor(self.model, precision=self.precision)
         self._lock = threading.Lock()  # one video at a time: the model uses every core already
 
@@ -111,11 +116,12 @@ class VideoService:
                 "timeline": timeline, "cam": cam}
 
     def _cam(self, path: str | os.PathLike, target: int) -> dict:
-        """Grad-CAM of the centre clip for ``target`` (the video's answer), as a GIF."""
+        """Grad-CAM (``cam_method``) of the centre clip for ``target`` (the video's answer), as a GIF."""
         from .engine.explain import explain_clip, gif_bytes
 
-        result, frames = explain_clip(self.model, self.classes, self.settings, path, target)
+        result, frames = explain_clip(self.model, self.classes, self.settings, path, target, method=self.cam_method)
         return {"class": result.name, "probability": round(result.probability, 6), "layer": result.layer,
+                "method": result.method,
                 "gif": "data:image/gif;base64," + base64.b64encode(gif_bytes(frames)).decode()}
 
 

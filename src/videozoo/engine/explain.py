@@ -2,18 +2,22 @@
 
 Captum's :class:`~captum.attr.LayerGradCam` weighs each channel of a layer's 5-D map ``(B, C, T', H', W')`` by
 its gradient averaged over time and space, sums the channels and keeps the positive part; the map is upsampled
-(trilinear) to the clip, ``(T, H, W)``, and scaled to [0, 1]. :func:`explain_video` renders it as a heat-map over
-the clip's frames (MP4 or GIF).
+(trilinear) to the clip, ``(T, H, W)``, and scaled to [0, 1]. Guided Grad-CAM (the Grad-CAM paper's pixel-fine
+variant, Captum's :class:`~captum.attr.GuidedGradCam`) multiplies that map by guided backpropagation's gradient
+of the class with respect to the clip's pixels: ``method="guided"``. :func:`explain_video` renders either as a
+heat-map over the clip's frames (MP4 or GIF).
 
 ::
 
     clip (1, 3, T, H, W) ─► model ─► logit of the class ─► ∂/∂ layer map (1, C, T', H', W')
                                      weights = mean over T', H', W' ─► ReLU(Σ_c w_c · map_c) ─► (T, H, W)
+    guided: upsampled map × guided backprop ∂ logit / ∂ clip (1, 3, T, H, W) ─► Σ over colour of |·| ─► (T, H, W)
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +38,11 @@ class CamResult:
     probability: float  # the model's softmax (sigmoid: multi-label) for it on this clip
     layer: str
     name: str = ""  # the class's name, where the checkpoint has them
+    method: str = "gradcam"
+
+
+# Grad-CAM's map (coarse: a cell of the layer's grid per 16 or 32 pixels) or Guided Grad-CAM's (pixel-fine)
+CAM_METHODS = ("gradcam", "guided")
 
 
 def default_cam_layer(model: nn.Module) -> str:
@@ -47,11 +56,18 @@ def default_cam_layer(model: nn.Module) -> str:
     raise ValueError(f"{type(model).__name__} has no convolution map to explain")
 
 
-def grad_cam(model: nn.Module, clip: Tensor, target: int | None = None, layer: str | None = None) -> CamResult:
+def grad_cam(model: nn.Module, clip: Tensor, target: int | None = None, layer: str | None = None,
+             method: str = "gradcam") -> CamResult:
     """Grad-CAM of ``clip`` ``(1, C, T, H, W)`` for class ``target`` (default: the top class) at ``layer`` (a module
-    name, default :func:`default_cam_layer`): a :class:`CamResult` with the ``(T, H, W)`` heat-map."""
-    from captum.attr import LayerGradCam
+    name, default :func:`default_cam_layer`): a :class:`CamResult` with the ``(T, H, W)`` heat-map in [0, 1].
 
+    ``method="guided"``: Guided Grad-CAM, the map times guided backpropagation's pixel gradients (their magnitude
+    summed over colour), scaled by its 99th percentile (a few extreme pixels would dim the rest) and clipped at 1.
+    """
+    from captum.attr import GuidedGradCam, LayerGradCam
+
+    if method not in CAM_METHODS:
+        raise ValueError(f"Grad-CAM method {method!r} is not one of {', '.join(CAM_METHODS)}")
     if clip.ndim != 5 or clip.shape[0] != 1:
         raise ValueError(f"grad_cam takes one clip (1, C, T, H, W); got shape {tuple(clip.shape)}")
     if getattr(model, "modalities", ()) or not (hasattr(model, "features") or hasattr(model, "stages")):
@@ -68,11 +84,21 @@ def grad_cam(model: nn.Module, clip: Tensor, target: int | None = None, layer: s
     if not 0 <= target < probs.numel():
         raise ValueError(f"class {target} is out of range for {probs.numel()} classes")
     with torch.enable_grad():
-        cam = LayerGradCam(model, module).attribute(clip, target=target, relu_attributions=True)
-    cam = torch.nn.functional.interpolate(cam.detach().float(), size=clip.shape[2:], mode="trilinear",
-                                          align_corners=False)[0, 0]
-    peak = cam.max()
-    return CamResult(cam / peak if peak > 0 else cam, target, float(probs[target]), layer)
+        if method == "guided":
+            with warnings.catch_warnings():  # Captum announces its (temporary) ReLU hooks on every call
+                warnings.filterwarnings("ignore", "Setting backward hooks on ReLU", UserWarning)
+                cam = GuidedGradCam(model, module).attribute(clip.clone().requires_grad_(), target=target,
+                                                         interpolate_mode="trilinear")
+            cam = cam.detach().float()[0].abs().sum(0)
+            peak = torch.quantile(cam.flatten(), 0.99) if cam.numel() <= 2**24 else cam.max()
+            peak = peak if peak > 0 else cam.max()
+        else:
+            cam = LayerGradCam(model, module).attribute(clip, target=target, relu_attributions=True)
+            cam = torch.nn.functional.interpolate(cam.detach().float(), size=clip.shape[2:], mode="trilinear",
+                                                  align_corners=False)[0, 0]
+            peak = cam.max()
+    heat = (cam / peak).clamp(max=1) if peak > 0 else cam
+    return CamResult(heat, target, float(probs[target]), layer, method=method)
 
 
 def overlay(frames: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -134,29 +160,31 @@ def class_index(target: str | int | None, classes: list[str]) -> int | None:
 
 
 def explain_clip(model: nn.Module, classes: list[str], settings, video: str | os.PathLike,
-                 target: str | int | None = None, layer: str | None = None) -> tuple[CamResult, np.ndarray]:
-    """Grad-CAM of ``video``'s centre clip under ``model`` (RGB, its input ``settings``): the result, named, and
-    the map drawn over the clip's frames, uint8 ``(T, H, W, 3)``."""
+                 target: str | int | None = None, layer: str | None = None,
+                 method: str = "gradcam") -> tuple[CamResult, np.ndarray]:
+    """Grad-CAM (``method``: :data:`CAM_METHODS`) of ``video``'s centre clip under ``model`` (RGB, its input
+    ``settings``): the result, named, and the map drawn over the clip's frames, uint8 ``(T, H, W, 3)``."""
     if getattr(model, "modalities", ()) or settings.channels != 3:
         raise ConfigError(f"explain takes an RGB model (this one takes "
                           f"{', '.join(model.modalities) if getattr(model, 'modalities', ()) else 'optical flow'})")
     target = class_index(target, classes)
     clip, frames = _clip_and_frames(video, settings)
-    result = grad_cam(model, clip, target, layer)
+    result = grad_cam(model, clip, target, layer, method)
     result.name = classes[result.target]
     return result, overlay(frames, result.heatmap.numpy())
 
 
 def explain_video(checkpoint: str | os.PathLike, video: str | os.PathLike, out: str | os.PathLike,
-                  target: str | int | None = None, layer: str | None = None) -> CamResult:
-    """Grad-CAM of ``video``'s centre clip under the model of ``checkpoint`` (a file, run folder or weights tag),
-    written over the frames to ``out`` (.mp4 / .gif). ``target``: a class name or index (default: the top one)."""
+                  target: str | int | None = None, layer: str | None = None, method: str = "gradcam") -> CamResult:
+    """Grad-CAM (``method``: :data:`CAM_METHODS`) of ``video``'s centre clip under the model of ``checkpoint`` (a
+    file, run folder or weights tag), written over the frames to ``out`` (.mp4 / .gif). ``target``: a class name
+    or index (default: the top one)."""
     from .evaluate import load_for_inference
 
     model, classes, settings = load_for_inference(checkpoint)
     try:
         result, frames = explain_clip(model, classes or [str(i) for i in range(model.num_classes)], settings, video,
-                                      target, layer)
+                                      target, layer, method)
     except ConfigError as e:
         raise ConfigError(f"{checkpoint}: {e}") from None
     write_overlay(out, frames)
