@@ -49,8 +49,9 @@ def runtime_rows(predictor, model, clip: tuple[int, int, int], iters: int) -> di
     import tempfile
 
     from videozoo.benchmark import runtime_paths
+    from videozoo.engine.export import example_input
 
-    x = torch.randn(8, predictor.model.in_channels, *clip)
+    x = example_input(model, clip, batch=8)  # the export's rank: an audio network's spectrogram is 4-D
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
