@@ -120,7 +120,8 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
     ckpt, path = os.path.join(workdir, "model.safetensors"), os.path.join(workdir, "model.onnx")
     save_model(model, ckpt)
     try:
-        export_onnx(ckpt, path, clip=tuple(x.shape[2:]), dynamic_batch=True)
+        clip = tuple(x.shape[2:]) if x.ndim == 5 else (1, *x.shape[2:])  # a spectrogram (B, 1, frames, mels)
+        export_onnx(ckpt, path, clip=clip, dynamic_batch=True)
     except ExportError as e:
         log(f"not exportable, no runtime rows: {e}")
         return {}

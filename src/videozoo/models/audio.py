@@ -15,7 +15,8 @@ from .resnet import VideoResNet
 class AudioResNet(VideoResNet):
     """Input ``(B, 1, frames, mels)`` log-Mel spectrograms (or ``(B, 1, 1, frames, mels)``); logits ``(B, K)``."""
 
-    def _as_clip(self, x: Tensor) -> Tensor:
+    def as_clip(self, x: Tensor) -> Tensor:
+        """A spectrogram ``(B, 1, frames, mels)`` as the network's one-frame clip ``(B, 1, 1, frames, mels)``."""
         if x.ndim == 4:
             return x.unsqueeze(2)
         if x.ndim == 5 and x.shape[2] == 1:
@@ -24,7 +25,7 @@ class AudioResNet(VideoResNet):
                          f"got shape {tuple(x.shape)}")
 
     def check_input(self, x: Tensor) -> None:
-        super().check_input(self._as_clip(x))
+        super().check_input(self.as_clip(x))
 
     def forward_map(self, x: Tensor) -> Tensor:
-        return super().forward_map(self._as_clip(x))
+        return super().forward_map(self.as_clip(x))
