@@ -398,9 +398,9 @@ def av_blend(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("weighting, schedule", [("offline", ["blend.warmup_epochs=15", "train.epochs=1"]),
-                                                 ("online", ["blend.warmup_epochs=10", "blend.super_epoch=5",
-                                                             "train.epochs=15"])])
+@pytest.mark.parametrize("weighting, schedule", [("offline", ["blend.warmup_epochs=8", "train.epochs=1"]),
+                                                 ("online", ["blend.warmup_epochs=6", "blend.super_epoch=3",
+                                                             "train.epochs=9"])])
 def test_gblend_weights_the_faster_overfitting_modality_down(av_blend, tmp_path, weighting, schedule):
     """On the audio-visual set the sound is learned within a few epochs and then memorised (each video's chord):
     its held-out loss rises while the motion keeps generalising. Offline and online G-Blend must see that and
