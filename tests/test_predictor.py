@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import videozoo
 from videozoo.engine import predictor as predictor_mod
 from videozoo.engine.predictor import Predictor, resolve_precision
+from videozoo.engine.separable_pool import SeparableMaxPool3d, separable_max_pool3d
 from videozoo.models.layers import randomize_batch_norm
 
 
@@ -90,3 +92,39 @@ def test_compiled_path_matches_and_records_each_compilation(model, tmp_path, cap
     assert "torch.compile for 1×3×4×32×32: " in capsys.readouterr().err
     assert main(["predict", str(video), "--checkpoint", str(ckpt), "--compile", "--backend", "openvino"]) == 2
     assert "--compile compiles the PyTorch path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("kernel, stride, padding", [((3, 3, 3), (1, 1, 1), (1, 1, 1)),  # S3D's branch pool
+                                                     ((1, 3, 3), (1, 2, 2), (0, 1, 1)),  # a ResNet stem's
+                                                     ((3, 3, 3), (2, 2, 2), (1, 1, 1)),
+                                                     ((2, 2, 2), (2, 2, 2), (0, 0, 0)),  # C3D's
+                                                     ((2, 1, 1), (2, 1, 1), (0, 0, 0)),  # a temporal pool
+                                                     ((3, 2, 3), (1, 3, 2), (1, 1, 0)),
+                                                     ((2, 4, 5), (1, 3, 1), (1, 2, 2))])  # k = 2p at stride 1: padded
+def test_separable_max_pool_gives_max_pooling_numbers_exactly(kernel, stride, padding, dtype):
+    x = torch.randn(2, 5, 7, 10, 11, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x[0, 0, 0, 0, 0] = -1e4  # a lone minimum where the padding is: -inf padding must not win the window
+    for layout in (torch.contiguous_format, torch.channels_last_3d):
+        x = x.contiguous(memory_format=layout)
+        assert torch.equal(separable_max_pool3d(x, kernel, stride, padding), F.max_pool3d(x, kernel, stride, padding))
+
+
+def test_predictor_pools_separably_on_the_cpu_with_the_same_logits():
+    """S3D (a max pool in every Inception block) and I3D with TensorFlow "SAME" padding (a forward hook on its
+    strided pools, which must keep running); a ceil-mode pool (C3D's pool5) stays ATen's."""
+    x = torch.randn(2, 3, 8, 64, 64)
+    for name, overrides in (("s3d", {}), ("i3d", {"padding": "tf_same"})):
+        model = videozoo.create_model(name, num_classes=5, base_width=8, **overrides).eval()
+        fast = Predictor(model, "fp32", "cpu")
+        plain = Predictor(model, "fp32", "cpu")
+        for m in plain.model.modules():  # the same prepared copy, ATen's pooling
+            if isinstance(m, SeparableMaxPool3d):
+                m.__class__ = nn.MaxPool3d
+        assert sum(isinstance(m, SeparableMaxPool3d) for m in fast.model.modules()) == 13
+        assert not any(isinstance(m, SeparableMaxPool3d) for m in model.modules())  # the user's model: untouched
+        torch.testing.assert_close(fast(x), plain(x), rtol=0, atol=0)
+        with torch.no_grad():  # and the hooks ran: the plain model's own numbers (BN folded: 1e-4)
+            torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
+    c3d = Predictor(videozoo.create_model("c3d", num_classes=5, base_width=8), "fp32", "cpu").model
+    assert [type(m) for m in c3d.modules() if isinstance(m, nn.MaxPool3d)][-1] is nn.MaxPool3d
