@@ -10,7 +10,8 @@ achieved GFLOP/s (2 × GMACs per clip / seconds) and its share of this CPU's bf1
 start of the run, and the process's peak resident memory at batch 8 (weights, runtime and activations: the
 ceiling to plan for); with ``--onnx``, its export (``videozoo export``) checked against ONNX Runtime; with
 ``--runtimes``, ONNX Runtime (fp32) and OpenVINO (its own precision: bf16 where the CPU has it) on that export at
-batch 8, timed interleaved with the Predictor in the same process (the runtimes a CPU user would pick instead).
+batch 8, timed interleaved with the Predictor in the same process (the runtimes a CPU user would pick instead),
+and torchvision's network where it has one (channels-last, bf16 autocast where native: the best plain PyTorch).
 Prints a Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms per clip, one point per
 model.
 """
@@ -43,12 +44,13 @@ def onnx_check(name: str, clip: tuple[int, int, int]) -> str:
     return f"ok ({report.max_error:.0e})"
 
 
-def runtime_rows(predictor, model, clip: tuple[int, int, int], iters: int) -> dict:
-    """Batch 8 through ONNX Runtime and OpenVINO on the model's export, interleaved with the Predictor: ms per clip
-    of each (the Predictor's measured again here, beside them)."""
+def runtime_rows(name: str, predictor, model, clip: tuple[int, int, int], iters: int) -> dict:
+    """Batch 8 through ONNX Runtime and OpenVINO on the model's export and, where torchvision has the network, through
+    torchvision's best plain PyTorch path (channels-last, bf16 autocast where native), interleaved with the
+    Predictor: ms per clip of each (the Predictor's measured again here, beside them)."""
     import tempfile
 
-    from videozoo.benchmark import runtime_paths
+    from videozoo.benchmark import runtime_paths, torchvision_fast_path, torchvision_twin
     from videozoo.engine.export import example_input
 
     x = example_input(model, clip, batch=8)  # the export's rank: an audio network's spectrogram is 4-D
@@ -58,13 +60,16 @@ def runtime_rows(predictor, model, clip: tuple[int, int, int], iters: int) -> di
             paths = runtime_paths(model, x, tmp, notes.append)
             if not paths:
                 return {"runtimes": notes[-1][:160] if notes else "no runtime"}
-            paths = {"predictor": lambda: predictor(x), **paths}
+            twin = torchvision_twin(name)
+            torchvision = dict([torchvision_fast_path(twin[0], x)]) if twin else {}
+            paths = {"predictor": lambda: predictor(x), **torchvision, **paths}
             seconds = time_interleaved(paths, iters, 1, predictor.device)
         except Exception as e:  # noqa: BLE001 - a runtime that refuses the export is a row's note, not a lost row
             return {"runtimes": f"{type(e).__name__}: {' '.join(str(e).split())}"[:160]}
     out = {"predictor_ms_b8_with_runtimes": round(1e3 * seconds.pop("predictor") / 8, 2)}
     for label, s in seconds.items():
-        key = "ort" if label.startswith("ONNX Runtime") else "openvino"
+        key = "ort" if label.startswith("ONNX Runtime") else "openvino" if label.startswith("OpenVINO") else \
+            "torchvision"
         out[f"{key}_ms_per_clip_b8"] = round(1e3 * s / 8, 2)
         out[f"{key}_label"] = label
     return out
@@ -98,21 +103,31 @@ def measure_one(name: str, iters: int, onnx: bool = False, runtimes: bool = Fals
         torch.manual_seed(0)
         model = create_model(name).eval()
         randomize_batch_norm(model, torch.Generator().manual_seed(0))
-        row.update(runtime_rows(predictor, model, clip, iters))
+        row.update(runtime_rows(name, predictor, model, clip, iters))
     return row
 
 
-def runtimes_markdown(rows: list[dict]) -> str:
-    """The Predictor beside ONNX Runtime and OpenVINO, batch 8, ms per clip (one process per model, interleaved)."""
-    lines = ["| model | GMACs | Predictor (auto) | ONNX Runtime fp32 | OpenVINO | Predictor vs OpenVINO |",
-             "|---|---|---|---|---|---|"]
+def runtimes_markdown(rows: list[dict], bf16_peak: float) -> str:
+    """The Predictor beside torchvision, ONNX Runtime and OpenVINO, batch 8, ms per clip and (for the Predictor and
+    OpenVINO, which compute in bf16 where the CPU has it) the share of the bf16 matmul peak; one process per model,
+    interleaved."""
+    lines = ["| model | GMACs | torchvision CL + bf16 | Predictor (auto) | ONNX Runtime fp32 | OpenVINO | "
+             "Predictor vs OpenVINO |", "|---|---|---|---|---|---|---|"]
+
+    def cell(ms: float | None, gmacs: float, share: bool = True) -> str:
+        if ms is None:
+            return "—"
+        return f"{ms:.1f}" + (f" ({2 * gmacs / ms / bf16_peak * 1e3:.0%})" if share else "")
+
     for r in rows:
         if "predictor_ms_b8_with_runtimes" not in r:
-            lines.append(f"| {r['model']} | | {r.get('error') or r.get('runtimes', '')} | | | |")
+            lines.append(f"| {r['model']} | | | {r.get('error') or r.get('runtimes', '')} | | | |")
             continue
-        p, ort, ov = r["predictor_ms_b8_with_runtimes"], r.get("ort_ms_per_clip_b8"), r.get("openvino_ms_per_clip_b8")
-        lines.append(f"| {r['model']} | {r['gmacs']:.2f} | {p:.1f} | {ort if ort is None else f'{ort:.1f}'} | "
-                     f"{ov if ov is None else f'{ov:.1f}'} | {'' if ov is None else f'{ov / p:.2f}×'} |")
+        p, ov = r["predictor_ms_b8_with_runtimes"], r.get("openvino_ms_per_clip_b8")
+        g = r["gmacs"]
+        lines.append(f"| {r['model']} | {g:.2f} | {cell(r.get('torchvision_ms_per_clip_b8'), g, False)} | "
+                     f"{cell(p, g)} | {cell(r.get('ort_ms_per_clip_b8'), g, False)} | {cell(ov, g)} | "
+                     f"{'' if ov is None else f'{ov / p:.2f}×'} |")
     return "\n".join(lines)
 
 
@@ -189,7 +204,7 @@ def main() -> None:
     print(markdown(rows, bf16_peak))
     if args.runtimes:
         print()
-        print(runtimes_markdown(rows))
+        print(runtimes_markdown(rows, bf16_peak))
     if args.out:
         Path(args.out).write_text(json.dumps({"cpu": cpu, "threads": torch.get_num_threads(),
                                               "torch": torch.__version__, "fp32_peak_gflops": fp32_peak,

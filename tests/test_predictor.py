@@ -7,6 +7,7 @@ from torch import nn
 
 import videozoo
 from videozoo.engine import predictor as predictor_mod
+from videozoo.engine.host_memory import keep_freed_memory
 from videozoo.engine.predictor import Predictor, resolve_precision
 from videozoo.engine.separable_pool import SeparableMaxPool3d, separable_max_pool3d
 from videozoo.models.layers import randomize_batch_norm
@@ -128,3 +129,20 @@ def test_predictor_pools_separably_on_the_cpu_with_the_same_logits():
             torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
     c3d = Predictor(videozoo.create_model("c3d", num_classes=5, base_width=8), "fp32", "cpu").model
     assert [type(m) for m in c3d.modules() if isinstance(m, nn.MaxPool3d)][-1] is nn.MaxPool3d
+
+
+def test_a_cpu_predictor_keeps_freed_activation_memory():
+    """After a CPU Predictor exists, a large block comes from the heap and comes back on the next call: a second
+    identical pass page-faults (almost) nothing in, where glibc's default maps and unmaps every block."""
+    import resource
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's malloc only")
+    predictor = Predictor(videozoo.create_model("r3d_18", num_classes=5, base_width=8), "fp32", "cpu")
+    assert keep_freed_memory()
+    x = torch.randn(2, 3, 8, 112, 112)  # activations of 6 MB and more: over glibc's default mmap threshold
+    predictor(x)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    predictor(x)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 200

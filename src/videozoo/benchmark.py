@@ -101,6 +101,22 @@ def torchvision_twin(name: str) -> tuple[nn.Module, dict, str] | None:
     return None
 
 
+def torchvision_fast_path(reference: nn.Module, x: torch.Tensor) -> tuple[str, Callable[[], torch.Tensor]]:
+    """The best plain PyTorch gives torchvision's network on ``x``: channels-last-3d and autocast to bf16 where the
+    device computes it natively (else fp32), as (label, call)."""
+    precision = resolve_precision("auto", x.device)
+    dtype = autocast_dtype(precision)
+    net = copy.deepcopy(reference).eval().to(memory_format=torch.channels_last_3d)
+    x_cl = x.contiguous(memory_format=torch.channels_last_3d)
+
+    def call() -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(x.device.type, dtype=dtype or torch.bfloat16,
+                                                    enabled=dtype is not None):
+            return net(x_cl)
+
+    return f"torchvision channels-last + {precision} autocast" if dtype else "torchvision channels-last fp32", call
+
+
 def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable[[str], None]
                   ) -> dict[str, Callable[[], torch.Tensor]]:
     """The runtimes a CPU user would pick instead of PyTorch, on our model exported to ONNX (``videozoo export``,
@@ -127,6 +143,9 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
         return {}
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
+    # ONNX Runtime's threads spin for a while after each run by default, taking the cores from whatever is timed
+    # next (measured: the Predictor timed after it ran 2-3× slower than alone).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: x.cpu().numpy()}
     paths = {f"ONNX Runtime {ort.__version__} fp32": lambda: torch.from_numpy(session.run(None, feed)[0])}
@@ -198,17 +217,10 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
            if tv_name else "; no torchvision twin: reference is our own fp32 eager model"))
 
     paths: dict[str, Callable[[], torch.Tensor]] = {}
-    x_cl = x.contiguous(memory_format=torch.channels_last_3d)
     if reference is not None:
         paths["torchvision fp32 eager"] = lambda: reference(x)
         if dtype is not None:
-            ref_cl = copy.deepcopy(reference).to(memory_format=torch.channels_last_3d)
-
-            def tv_fast() -> torch.Tensor:
-                with torch.autocast(dev.type, dtype=dtype):
-                    return ref_cl(x_cl)
-
-            paths[f"torchvision channels-last + {resolve_precision('auto', dev)} autocast"] = tv_fast
+            paths.update([torchvision_fast_path(reference, x)])
     paths["videozoo fp32 eager"] = lambda: ours(x)
     fp32 = Predictor(ours, "fp32", dev)
     paths["videozoo Predictor fp32"] = lambda: fp32(x)
