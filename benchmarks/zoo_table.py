@@ -187,7 +187,14 @@ def main() -> None:
     cpu = cpu_name()
     print(f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}; matmul peaks: fp32 "
           f"{fp32_peak:.0f} GFLOP/s, bf16 {bf16_peak:.0f} GFLOP/s", flush=True)
-    rows = []
+    rows: list[dict] = []
+
+    def write_rows() -> None:  # after every model: a run cut short keeps what it measured
+        if args.out:
+            Path(args.out).write_text(json.dumps({"cpu": cpu, "threads": torch.get_num_threads(),
+                                                  "torch": torch.__version__, "fp32_peak_gflops": fp32_peak,
+                                                  "bf16_peak_gflops": bf16_peak, "rows": rows}, indent=1))
+
     for name in names:
         done = subprocess.run([sys.executable, __file__, "--one", name, "--iters", str(args.iters)]
                               + ["--onnx"] * args.onnx + ["--runtimes"] * args.runtimes, capture_output=True, text=True)
@@ -200,15 +207,12 @@ def main() -> None:
         print(f"{name}: " + (r["error"] if "error" in r else
                              f"{r['ms_per_clip_b1']:.1f} / {r['ms_per_clip_b8']:.1f} ms per clip (batch 1 / 8), "
                              f"{r['gflops_b8']:.0f} GFLOP/s, {r['peak_rss_mb_b8']} MB"), flush=True)
+        write_rows()
     print()
     print(markdown(rows, bf16_peak))
     if args.runtimes:
         print()
         print(runtimes_markdown(rows, bf16_peak))
-    if args.out:
-        Path(args.out).write_text(json.dumps({"cpu": cpu, "threads": torch.get_num_threads(),
-                                              "torch": torch.__version__, "fp32_peak_gflops": fp32_peak,
-                                              "bf16_peak_gflops": bf16_peak, "rows": rows}, indent=1))
     if args.plot:
         plot(rows, Path(args.plot), f"the zoo through the Predictor: {cpu}, {torch.get_num_threads()} threads")
 
