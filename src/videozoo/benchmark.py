@@ -144,7 +144,8 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     # ONNX Runtime's threads spin for a while after each run by default, taking the cores from whatever is timed
-    # next (measured: the Predictor timed after it ran 2-3× slower than alone).
+    # next. (Even so, the Predictor runs 1.5-2x slower once ONNX Runtime and OpenVINO have run in its process,
+    # cause not found: docs/speed.md.)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: x.cpu().numpy()}

@@ -4,9 +4,9 @@ glibc's malloc serves every block over its mmap threshold (at most 32 MB) with a
 ``free``; a video network's activations are tens to hundreds of MB each, so every forward pass on a CPU
 allocates them anew and page-faults every page in (zeroed by the kernel): measured 100,000–340,000 faults per
 call (R3D-18, ir-CSN-152 at batch 8). Serving them from the heap and keeping freed memory there for the next call
-removes the faults: ir-CSN-152 at batch 8 went from about 1220 to 700 ms per batch, S3D at batch 1 from 485 to
-370, R(2+1)D-18 at batch 8 from 1400 to 1030 (2-core AMD EPYC; docs/speed.md). The price: the process keeps its
-peak heap (resident memory does not fall back after a large batch; +0.1–0.3 GB measured at peak).
+removes the faults: ir-CSN-152 at batch 8 went from 2002 to 1213 ms per batch, R(2+1)D-18 at batch 8 from 1955
+to 1298, S3D at batch 1 from 544 to 391 (2-core AMD EPYC; benchmarks/host_memory.py, docs/speed.md). The price:
+the process keeps its peak heap (resident memory does not fall back after a large batch; up to +0.2 GB at peak).
 
 This is process-wide (``mallopt``), set once, by the first CPU :class:`~videozoo.engine.predictor.Predictor`;
 ``VIDEOZOO_KEEP_FREED_MEMORY=0`` leaves malloc as it is. Only glibc (Linux) has these knobs; elsewhere nothing

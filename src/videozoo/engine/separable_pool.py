@@ -4,8 +4,8 @@ PyTorch's CPU ``max_pool3d`` always runs ``max_pool3d_with_indices``: it compute
 which inference never reads, and visits all k_t·k_h·k_w values per output. A max over a box is the max over
 each axis in turn, so the same numbers come from (k_t − 1) + (k_h − 1) + (k_w − 1) element-wise maxima over
 strided views. On a 2-core AMD EPYC (bf16, channels-last) a 3×3×3 stride-1 pool on 1 × 192 × 32×28² took
-42 ms with ATen and 5–7 ms this way; S3D, which has one in each of its nine Inception blocks, went from 892 to
-593 ms per 64×224² clip with identical logits (docs/speed.md).
+42 ms with ATen and 5–7 ms this way; S3D, which has one in each of its nine Inception blocks, went from 716 to
+493 ms per 64×224² clip with identical logits (benchmarks/pool_speed.py, docs/speed.md).
 
 Not for training: where a window holds equal maxima (frequent after a ReLU), ``torch.maximum`` splits the
 gradient between them while max pooling gives it to one, so the Predictor swaps pools in its own copy only.
@@ -74,7 +74,7 @@ class SeparableMaxPool3d(nn.MaxPool3d):
 def separable_max_pools(model: nn.Module) -> int:
     """Make every plain ``nn.MaxPool3d`` of ``model`` (in place) a :class:`SeparableMaxPool3d`; returns how many.
 
-    The module keeps its identity (a class swap), so hooks on it (S3D's TensorFlow "SAME" padding) still run.
+    The module keeps its identity (a class swap), so hooks on it (I3D's TensorFlow "SAME" padding) still run.
     Pools in ceil mode, dilated or returning indices are left alone.
     """
     swapped = 0
