@@ -7,7 +7,6 @@ from torch import nn
 
 import videozoo
 from videozoo.engine import predictor as predictor_mod
-from videozoo.engine.host_memory import keep_freed_memory
 from videozoo.engine.predictor import Predictor, resolve_precision
 from videozoo.engine.separable_pool import SeparableMaxPool3d, separable_max_pool3d
 from videozoo.models.layers import randomize_batch_norm
@@ -132,17 +131,35 @@ def test_predictor_pools_separably_on_the_cpu_with_the_same_logits():
 
 
 def test_a_cpu_predictor_keeps_freed_activation_memory():
-    """After a CPU Predictor exists, a large block comes from the heap and comes back on the next call: a second
-    identical pass page-faults (almost) nothing in, where glibc's default maps and unmaps every block."""
-    import resource
+    """After a CPU Predictor exists, large blocks come from the heap and come back on the next call: a third
+    identical pass page-faults (almost) nothing in, where glibc's default maps, unmaps and faults every block in
+    again. Each setting in a fresh process of its own (``mallopt`` is process-wide)."""
+    import os
+    import subprocess
     import sys
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc's malloc only")
-    predictor = Predictor(videozoo.create_model("r3d_18", num_classes=5, base_width=8), "fp32", "cpu")
-    assert keep_freed_memory()
-    x = torch.randn(2, 3, 8, 112, 112)  # activations of 6 MB and more: over glibc's default mmap threshold
-    predictor(x)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    predictor(x)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 200
+    code = """
+import resource, torch, videozoo
+from videozoo.engine.host_memory import keep_freed_memory
+from videozoo.engine.predictor import Predictor
+predictor = Predictor(videozoo.create_model("r3d_18", num_classes=5, base_width=8), "fp32", "cpu")
+x = torch.randn(2, 3, 8, 112, 112)  # activations of 6 MB and more: over glibc's default mmap threshold
+predictor(x)
+predictor(x)  # the heap has grown to what a pass needs
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+predictor(x)
+print(keep_freed_memory(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+    def second_pass_faults(setting: str) -> tuple[str, int]:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "VIDEOZOO_KEEP_FREED_MEMORY": setting})
+        kept, faults = done.stdout.split()[-2:]
+        return kept, int(faults)
+
+    kept, faults = second_pass_faults("1")
+    default_kept, default_faults = second_pass_faults("0")
+    assert (kept, default_kept) == ("True", "False")
+    assert default_faults > 1000 and faults < default_faults / 5, (faults, default_faults)
