@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch import nn
 
 from videozoo.benchmark import cpu_peaks, time_interleaved
 from videozoo.engine.predictor import Predictor
-from videozoo.engine.separable_pool import SeparableMaxPool3d
+from videozoo.engine.separable_pool import aten_max_pools
 from videozoo.models import create_model, get_entry
 from videozoo.models.cards import count_macs
 
@@ -42,11 +41,7 @@ def main() -> None:
         x = torch.randn(batch, 3, *clip)
         separable = Predictor(model)
         aten = Predictor(model)
-        pools = 0
-        for m in aten.model.modules():
-            if isinstance(m, SeparableMaxPool3d):
-                m.__class__ = nn.MaxPool3d
-                pools += 1
+        pools = aten_max_pools(aten.model)
         same = torch.equal(separable(x), aten(x))
         paths = {"aten": lambda p=aten, x=x: p(x), "separable": lambda p=separable, x=x: p(x)}
         times = time_interleaved(paths, args.iters, 1, torch.device("cpu"))

@@ -8,7 +8,7 @@ from torch import nn
 import videozoo
 from videozoo.engine import predictor as predictor_mod
 from videozoo.engine.predictor import Predictor, resolve_precision
-from videozoo.engine.separable_pool import SeparableMaxPool3d, separable_max_pool3d
+from videozoo.engine.separable_pool import SeparableMaxPool3d, aten_max_pools, separable_max_pool3d
 from videozoo.models.layers import randomize_batch_norm
 
 
@@ -118,9 +118,7 @@ def test_predictor_pools_separably_on_the_cpu_with_the_same_logits():
         model = videozoo.create_model(name, num_classes=5, base_width=8, **overrides).eval()
         fast = Predictor(model, "fp32", "cpu")
         plain = Predictor(model, "fp32", "cpu")
-        for m in plain.model.modules():  # the same prepared copy, ATen's pooling
-            if isinstance(m, SeparableMaxPool3d):
-                m.__class__ = nn.MaxPool3d
+        aten_max_pools(plain.model)  # the same prepared copy, ATen's pooling
         assert sum(isinstance(m, SeparableMaxPool3d) for m in fast.model.modules()) == 13
         assert not any(isinstance(m, SeparableMaxPool3d) for m in model.modules())  # the user's model: untouched
         torch.testing.assert_close(fast(x), plain(x), rtol=0, atol=0)

@@ -84,3 +84,13 @@ def separable_max_pools(model: nn.Module) -> int:
             m.__class__ = SeparableMaxPool3d
             swapped += 1
     return swapped
+
+
+def aten_max_pools(model: nn.Module) -> int:
+    """Undo :func:`separable_max_pools` in place (ATen's pooling again, to compare against); returns how many."""
+    restored = 0
+    for m in model.modules():
+        if isinstance(m, SeparableMaxPool3d):
+            m.__class__ = nn.MaxPool3d
+            restored += 1
+    return restored
