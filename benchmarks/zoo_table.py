@@ -10,8 +10,9 @@ achieved GFLOP/s (2 × GMACs per clip / seconds) and its share of this CPU's bf1
 start of the run, and the process's peak resident memory at batch 8 (weights, runtime and activations: the
 ceiling to plan for); with ``--onnx``, its export (``videozoo export``) checked against ONNX Runtime; with
 ``--runtimes``, ONNX Runtime (fp32) and OpenVINO (its own precision: bf16 where the CPU has it) on that export at
-batch 8, timed interleaved with the Predictor in the same process (the runtimes a CPU user would pick instead),
-and torchvision's network where it has one (channels-last, bf16 autocast where native: the best plain PyTorch).
+batch 8 (the runtimes a CPU user would pick instead), the Predictor again and torchvision's network where it has one
+(channels-last, bf16 autocast where native: the best plain PyTorch), each in a process of its own, timed in
+interleaved rounds.
 Prints a Markdown table; ``--out`` writes the rows as JSON, ``--plot`` GMACs against ms per clip, one point per
 model.
 """
@@ -44,38 +45,51 @@ def onnx_check(name: str, clip: tuple[int, int, int]) -> str:
     return f"ok ({report.max_error:.0e})"
 
 
-def runtime_rows(name: str, predictor, model, clip: tuple[int, int, int], iters: int) -> dict:
-    """Batch 8 through ONNX Runtime and OpenVINO on the model's export and, where torchvision has the network, through
-    torchvision's best plain PyTorch path (channels-last, bf16 autocast where native), interleaved with the
-    Predictor: ms per clip of each (the Predictor's measured again here, beside them)."""
+def runtime_rows(name: str, iters: int) -> dict:
+    """Batch 8 through the Predictor, ONNX Runtime and OpenVINO on the model's export and, where torchvision has the
+    network, torchvision's best plain PyTorch path (channels-last, bf16 autocast where native): each in a process of
+    its own (``videozoo.isolated_paths``), timed in interleaved rounds; ms per clip of each."""
     import tempfile
 
-    from videozoo.benchmark import runtime_paths, torchvision_fast_path, torchvision_twin
+    from videozoo.benchmark import runtime_paths, torchvision_twin
     from videozoo.engine.export import example_input
+    from videozoo.isolated_paths import IsolatedPath, close_all, predictor_path, torchvision_path
+    from videozoo.models.layers import randomize_batch_norm
+    from videozoo.models.registry import create_model, get_entry
 
+    torch.manual_seed(0)
+    clip = tuple(get_entry(name).default_clip)
+    model = create_model(name).eval()
+    randomize_batch_norm(model, torch.Generator().manual_seed(0))
     x = example_input(model, clip, batch=8)  # the export's rank: an audio network's spectrogram is 4-D
     notes: list[str] = []
+    paths: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            paths = runtime_paths(model, x, tmp, notes.append)
-            if not paths:
-                return {"runtimes": notes[-1][:160] if notes else "no runtime"}
+            inputs = str(Path(tmp) / "clips.pt")
+            torch.save(x, inputs)
+            paths["predictor"] = IsolatedPath(predictor_path, model, inputs)
             twin = torchvision_twin(name)
-            torchvision = dict([torchvision_fast_path(twin[0], x)]) if twin else {}
-            paths = {"predictor": lambda: predictor(x), **torchvision, **paths}
-            seconds = time_interleaved(paths, iters, 1, predictor.device)
+            if twin:
+                paths["torchvision"] = IsolatedPath(torchvision_path, twin[0], inputs)
+            runtimes = runtime_paths(model, x, tmp, notes.append)
+            paths.update(runtimes)
+            if not runtimes:
+                return {"runtimes": notes[-1][:160] if notes else "no runtime"}
+            seconds = time_interleaved(paths, iters, 1, torch.device("cpu"))
         except Exception as e:  # noqa: BLE001 - a runtime that refuses the export is a row's note, not a lost row
             return {"runtimes": f"{type(e).__name__}: {' '.join(str(e).split())}"[:160]}
-    out = {"predictor_ms_b8_with_runtimes": round(1e3 * seconds.pop("predictor") / 8, 2)}
+        finally:
+            close_all(paths)
+    out = {}
     for label, s in seconds.items():
-        key = "ort" if label.startswith("ONNX Runtime") else "openvino" if label.startswith("OpenVINO") else \
-            "torchvision"
+        key = "ort" if label.startswith("ONNX Runtime") else "openvino" if label.startswith("OpenVINO") else label
         out[f"{key}_ms_per_clip_b8"] = round(1e3 * s / 8, 2)
-        out[f"{key}_label"] = label
+        out[f"{key}_label"] = paths[label].label
     return out
 
 
-def measure_one(name: str, iters: int, onnx: bool = False, runtimes: bool = False) -> dict:
+def measure_one(name: str, iters: int, onnx: bool = False) -> dict:
     """Run in the child: the model's row (peak memory read after batch 8, before any export)."""
     from videozoo.engine.predictor import Predictor
     from videozoo.models.cards import count_macs
@@ -99,17 +113,12 @@ def measure_one(name: str, iters: int, onnx: bool = False, runtimes: bool = Fals
     row["peak_rss_mb_b8"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
     if onnx:
         row["onnx"] = onnx_check(name, clip)
-    if runtimes:  # the same weights again, for the export (after the peak memory was read)
-        torch.manual_seed(0)
-        model = create_model(name).eval()
-        randomize_batch_norm(model, torch.Generator().manual_seed(0))
-        row.update(runtime_rows(name, predictor, model, clip, iters))
     return row
 
 
 def runtimes_markdown(rows: list[dict], bf16_peak: float) -> str:
     """The Predictor beside torchvision, ONNX Runtime and OpenVINO, batch 8, ms per clip and (for the Predictor and
-    OpenVINO, which compute in bf16 where the CPU has it) the share of the bf16 matmul peak; one process per model,
+    OpenVINO, which compute in bf16 where the CPU has it) the share of the bf16 matmul peak; one process per path,
     interleaved."""
     lines = ["| model | GMACs | torchvision CL + bf16 | Predictor (auto) | ONNX Runtime fp32 | OpenVINO | "
              "Predictor vs OpenVINO |", "|---|---|---|---|---|---|---|"]
@@ -120,10 +129,10 @@ def runtimes_markdown(rows: list[dict], bf16_peak: float) -> str:
         return f"{ms:.1f}" + (f" ({2 * gmacs / ms / bf16_peak * 1e3:.0%})" if share else "")
 
     for r in rows:
-        if "predictor_ms_b8_with_runtimes" not in r:
+        if "predictor_ms_per_clip_b8" not in r:
             lines.append(f"| {r['model']} | | | {r.get('error') or r.get('runtimes', '')} | | | |")
             continue
-        p, ov = r["predictor_ms_b8_with_runtimes"], r.get("openvino_ms_per_clip_b8")
+        p, ov = r["predictor_ms_per_clip_b8"], r.get("openvino_ms_per_clip_b8")
         g = r["gmacs"]
         lines.append(f"| {r['model']} | {g:.2f} | {cell(r.get('torchvision_ms_per_clip_b8'), g, False)} | "
                      f"{cell(p, g)} | {cell(r.get('ort_ms_per_clip_b8'), g, False)} | {cell(ov, g)} | "
@@ -180,7 +189,7 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child: one model, its row as JSON
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.iters, args.onnx, args.runtimes)))
+        print(json.dumps(measure_one(args.one, args.iters, args.onnx)))
         return
     names = args.names or list_models()
     fp32_peak, bf16_peak = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
@@ -197,13 +206,15 @@ def main() -> None:
 
     for name in names:
         done = subprocess.run([sys.executable, __file__, "--one", name, "--iters", str(args.iters)]
-                              + ["--onnx"] * args.onnx + ["--runtimes"] * args.runtimes, capture_output=True, text=True)
+                              + ["--onnx"] * args.onnx, capture_output=True, text=True)
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["failed"])[-1]
             rows.append({"model": name, "error": last[:200]})
         else:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]
+        if args.runtimes and "error" not in r:  # after the child has gone: its memory is not theirs to share
+            r.update(runtime_rows(name, args.iters))
         print(f"{name}: " + (r["error"] if "error" in r else
                              f"{r['ms_per_clip_b1']:.1f} / {r['ms_per_clip_b8']:.1f} ms per clip (batch 1 / 8), "
                              f"{r['gflops_b8']:.0f} GFLOP/s, {r['peak_rss_mb_b8']} MB"), flush=True)

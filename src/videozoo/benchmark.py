@@ -1,9 +1,11 @@
 """Inference speed of a zoo model, side by side with torchvision's implementation of the same network.
 
-Everything is timed in one process on the same input: torchvision fp32 eager
-(the reference), torchvision channels-last-3d + bf16 autocast (the best plain
-PyTorch gets), our model eager, and our :class:`~videozoo.engine.predictor.Predictor`
-in fp32 and at ``precision="auto"``. Each row gives clips/s, the ratio to the
+PyTorch's paths are timed in one process on the same input: torchvision fp32
+eager (the reference), torchvision channels-last-3d + bf16 autocast (the best
+plain PyTorch gets), our model eager, and our
+:class:`~videozoo.engine.predictor.Predictor` in fp32 and at ``precision="auto"``;
+ONNX Runtime and OpenVINO on the model's export each run in a process of their
+own (:mod:`videozoo.isolated_paths`), timed in the same interleaved rounds. Each row gives clips/s, the ratio to the
 reference and the achieved GFLOP/s (2 FLOPs per multiply-add). The numerical
 cost of the fast path is stated too: top-1 agreement and relative error of
 its logits against fp32.
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from .engine.predictor import Predictor, autocast_dtype, default_device, resolve_precision
+from .isolated_paths import close_all
 from .models.cards import count_macs
 from .models.layers import randomize_batch_norm
 from .models.registry import create_model, get_entry
@@ -121,41 +124,42 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
                   ) -> dict[str, Callable[[], torch.Tensor]]:
     """The runtimes a CPU user would pick instead of PyTorch, on our model exported to ONNX (``videozoo export``,
     checked against ONNX Runtime at 1e-4): ONNX Runtime (fp32, as many threads as torch) and OpenVINO as the
-    Predictor's ``backend="openvino"`` runs it (its own precision choice: bf16 on CPUs that have it). Empty when
-    the ``[onnx]`` extra is missing."""
+    Predictor's ``backend="openvino"`` runs it (its own precision choice: bf16 on CPUs that have it). Each runs
+    in a process of its own, and so does the export (:mod:`videozoo.isolated_paths`: once they had run in this
+    process, the Predictor here ran 1.5-2x slower); the caller stops them with ``isolated_paths.close_all``. Empty
+    when the ``[onnx]`` extra is missing."""
+    import multiprocessing
     import os
+    from concurrent.futures import ProcessPoolExecutor
 
     from .engine.checkpoint import save_model
-    from .engine.export import ExportError, export_onnx, openvino_runner
+    from .engine.export import ExportError, export_onnx
+    from .isolated_paths import IsolatedPath, onnx_runtime_path, openvino_path
 
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 - only whether it is there
     except ImportError:
         log("ONNX Runtime not installed (pip install 'videozoo[onnx]'): no runtime rows")
         return {}
     ckpt, path = os.path.join(workdir, "model.safetensors"), os.path.join(workdir, "model.onnx")
+    inputs = os.path.join(workdir, "input.pt")
     save_model(model, ckpt)
+    torch.save(x.detach().cpu(), inputs)
+    clip = tuple(x.shape[2:]) if x.ndim == 5 else (1, *x.shape[2:])  # a spectrogram (B, 1, frames, mels)
     try:
-        clip = tuple(x.shape[2:]) if x.ndim == 5 else (1, *x.shape[2:])  # a spectrogram (B, 1, frames, mels)
-        export_onnx(ckpt, path, clip=clip, dynamic_batch=True)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as exporter:
+            exporter.submit(export_onnx, ckpt, path, clip=clip, dynamic_batch=True).result()
     except ExportError as e:
         log(f"not exportable, no runtime rows: {e}")
         return {}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    # ONNX Runtime's threads spin for a while after each run by default, taking the cores from whatever is timed
-    # next. (Even so, the Predictor runs 1.5-2x slower once ONNX Runtime and OpenVINO have run in its process,
-    # cause not found: docs/speed.md.)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: x.cpu().numpy()}
-    paths = {f"ONNX Runtime {ort.__version__} fp32": lambda: torch.from_numpy(session.run(None, feed)[0])}
+    ort = IsolatedPath(onnx_runtime_path, path, inputs)
+    paths: dict[str, Callable[[], torch.Tensor]] = {ort.label: ort}
     try:
-        run = openvino_runner(model, tuple(x.shape[1:]), onnx_path=path)  # the export above, checked
-    except ExportError as e:
+        openvino = IsolatedPath(openvino_path, path, inputs)  # the export above, checked
+    except RuntimeError as e:
         log(f"no OpenVINO row: {e}")
         return paths
-    paths[f"OpenVINO {run.version} ({run.precision})"] = lambda: run(x)
+    paths[openvino.label] = openvino
     return paths
 
 
@@ -232,11 +236,14 @@ def bench_model(name: str, batch: int = 4, clip: tuple[int, int, int] | None = N
         paths[f"videozoo Predictor auto + compile ({fast_precision})"] = lambda: compiled(x)
 
     with tempfile.TemporaryDirectory() as workdir:
-        if runtimes and dev.type == "cpu":
-            paths.update(runtime_paths(ours, x, workdir, log))
-        with torch.inference_mode():
-            outputs = {label: fn().float() for label, fn in paths.items()}  # also compiles, outside the timing
-            seconds = time_interleaved(paths, iters, warmup, dev)
+        try:
+            if runtimes and dev.type == "cpu":
+                paths.update(runtime_paths(ours, x, workdir, log))
+            with torch.inference_mode():
+                outputs = {label: fn().float() for label, fn in paths.items()}  # also compiles, outside the timing
+                seconds = time_interleaved(paths, iters, warmup, dev)
+        finally:
+            close_all(paths)
     timings = [Timing(label, seconds[label], batch, gmacs) for label in paths]
 
     base = timings[0]

@@ -980,7 +980,8 @@ def _add_zoo_commands(sub) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--compile", action="store_true", help="also time the Predictor with torch.compile")
     p.add_argument("--runtimes", action="store_true",
-                   help="also time ONNX Runtime and (where installed) OpenVINO on the model's ONNX export (CPU)")
+                   help="also time ONNX Runtime and (where installed) OpenVINO on the model's ONNX export (CPU), each "
+                        "in a process of its own")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

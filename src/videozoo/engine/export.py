@@ -142,13 +142,13 @@ def _runner_key(model: nn.Module, clip_shape: tuple[int, ...], precision: str, o
     return h.hexdigest()[:24]
 
 
-def openvino_runner(model: nn.Module, clip_shape: tuple[int, ...], precision: str = "auto",
+def openvino_runner(model: nn.Module | None, clip_shape: tuple[int, ...], precision: str = "auto",
                     onnx_path: str | os.PathLike | None = None, cache: bool = True):
     """``model`` exported to ONNX for inputs ``(B, *clip_shape)`` (any batch; checked against ONNX Runtime as
     :func:`export_onnx` checks) and compiled by OpenVINO for the CPU: a callable on float clips returning float32
     logits. ``precision="fp32"`` keeps OpenVINO in fp32; otherwise it picks (bf16 on CPUs that have it).
     ``onnx_path``: ``model``'s export that :func:`export_onnx` already wrote and checked (with a dynamic batch),
-    compiled as it is instead of exporting again.
+    compiled as it is instead of exporting again (``model`` may then be None).
 
     With ``cache`` the checked export and OpenVINO's compiled model are kept on disk (:func:`openvino_cache_dir`,
     one entry per weights, input shape, precision and versions), so the next process that runs the same model
