@@ -34,13 +34,20 @@ def _serve(conn, build: Build, args: tuple, threads: int) -> None:
         conn.send(("error", f"{type(e).__name__}: {' '.join(str(e).split())}"))
         return
     conn.send(("ready", label))
-    while conn.recv() == "run":
+    while _next_order(conn) == "run":
         try:
             with torch.inference_mode():
                 # as numpy: torch's own pickling of tensors between processes goes through shared memory
                 conn.send(("ok", fn().float().numpy()))
         except Exception as e:  # noqa: BLE001
             conn.send(("error", f"{type(e).__name__}: {' '.join(str(e).split())}"))
+
+
+def _next_order(conn) -> str:
+    try:
+        return conn.recv()
+    except EOFError:  # the parent has gone without saying stop
+        return "stop"
 
 
 class IsolatedPath:
@@ -57,7 +64,11 @@ class IsolatedPath:
                                         daemon=True)
         self._process.start()
         child.close()
-        self.label = self._answer()
+        try:
+            self.label = self._answer()
+        except RuntimeError:
+            self.close()
+            raise
 
     def _answer(self) -> Any:
         try:
