@@ -72,7 +72,7 @@ def runtime_rows(name: str, iters: int) -> dict:
             twin = torchvision_twin(name)
             if twin:
                 paths["torchvision"] = IsolatedPath(torchvision_path, twin[0], inputs)
-            runtimes = runtime_paths(model, x, tmp, notes.append)
+            runtimes = runtime_paths(model, x, tmp, notes.append, input_file=inputs)
             paths.update(runtimes)
             if not runtimes:
                 return {"runtimes": notes[-1][:160] if notes else "no runtime"}

@@ -120,14 +120,14 @@ def torchvision_fast_path(reference: nn.Module, x: torch.Tensor) -> tuple[str, C
     return f"torchvision channels-last + {precision} autocast" if dtype else "torchvision channels-last fp32", call
 
 
-def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable[[str], None]
-                  ) -> dict[str, Callable[[], torch.Tensor]]:
+def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable[[str], None],
+                  input_file: str | None = None) -> dict[str, Callable[[], torch.Tensor]]:
     """The runtimes a CPU user would pick instead of PyTorch, on our model exported to ONNX (``videozoo export``,
     checked against ONNX Runtime at 1e-4): ONNX Runtime (fp32, as many threads as torch) and OpenVINO as the
     Predictor's ``backend="openvino"`` runs it (its own precision choice: bf16 on CPUs that have it). Each runs
     in a process of its own, and so does the export (:mod:`videozoo.isolated_paths`: once they had run in this
     process, the Predictor here ran 1.5-2x slower); the caller stops them with ``isolated_paths.close_all``. Empty
-    when the ``[onnx]`` extra is missing."""
+    when the ``[onnx]`` extra is missing. ``input_file``: ``x`` already saved with ``torch.save`` (else saved here)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -142,9 +142,11 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
         log("ONNX Runtime not installed (pip install 'videozoo[onnx]'): no runtime rows")
         return {}
     ckpt, path = os.path.join(workdir, "model.safetensors"), os.path.join(workdir, "model.onnx")
-    inputs = os.path.join(workdir, "input.pt")
     save_model(model, ckpt)
-    torch.save(x.detach().cpu(), inputs)
+    inputs = input_file
+    if inputs is None:
+        inputs = os.path.join(workdir, "input.pt")
+        torch.save(x.detach().cpu(), inputs)
     clip = tuple(x.shape[2:]) if x.ndim == 5 else (1, *x.shape[2:])  # a spectrogram (B, 1, frames, mels)
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as exporter:
