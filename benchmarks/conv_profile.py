@@ -3,13 +3,14 @@
     python benchmarks/conv_profile.py [r2plus1d_18:4 ir_csn_152:1 s3d:1 ...] [--iters 3]
 
 Each model (``NAME:BATCH``, at its default clip) runs through the default inference path (the Predictor at
-``precision="auto"``: BatchNorm folded, channels-last-3d, bf16 where the CPU has it). A forward hook pair on
-every ``Conv3d`` times it (the CPU runs it synchronously, so wall time between the hooks is the kernel's) and
-counts its multiply-adds; the convolutions are grouped by kind (full 3D, spatial 1×k×k, temporal k×1×1,
-pointwise 1×1×1, depthwise, grouped). Per kind: its share of the model's MACs and of its time, its GFLOP/s and
-their share of this CPU's bf16 (or fp32) 2048² matmul peak, measured in the same run; "everything else" is the
-forward time outside the convolutions (pooling, additions, activations the fold leaves, the head). Medians of
-``--iters`` forward passes after one warm-up.
+``precision="auto"``: BatchNorm folded, channels-last-3d, bf16 where the CPU has it). A forward hook pair on every
+convolution (``Conv3d``, or the packed oneDNN unit that replaces a conv unit) times it (the CPU runs it
+synchronously, so wall time between the hooks is the kernel's) and counts its multiply-adds; the convolutions are
+grouped by kind (full 3D, spatial 1×k×k, temporal k×1×1, pointwise 1×1×1, depthwise, grouped). Per kind: its share
+of the model's MACs and of its time, its GFLOP/s and their share of this CPU's bf16 (or fp32) 2048² matmul peak,
+measured in the same run; "everything else" is the forward time outside the convolutions (pooling, the head, and
+the additions and activations no convolution took over; a fused block's add + ReLU counts in its last convolution).
+Medians of ``--iters`` forward passes after one warm-up.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import torch
 from torch import nn
 
 from videozoo.benchmark import cpu_peaks
+from videozoo.engine.onednn import PackedConv
 from videozoo.engine.predictor import Predictor
 from videozoo.models import create_model, get_entry
 
 
-def conv_kind(conv: nn.Conv3d) -> str:
+def conv_kind(conv: nn.Conv3d | PackedConv) -> str:
     kt, kh, kw = conv.kernel_size
     if conv.groups > 1:
         return "depthwise" if conv.groups == conv.in_channels else "grouped"
@@ -60,7 +62,7 @@ def profile(name: str, batch: int, iters: int) -> tuple[dict[str, list[float]], 
             macs[kind] += out.numel() * module.in_channels // module.groups * kt * kh * kw
 
     for m in predictor.model.modules():
-        if isinstance(m, nn.Conv3d):
+        if isinstance(m, (nn.Conv3d, PackedConv)):
             m.register_forward_pre_hook(before)
             m.register_forward_hook(after)
     predictor(x)  # warm-up (oneDNN primitives, caches), counting each kind's MACs once

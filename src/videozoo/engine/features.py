@@ -52,12 +52,18 @@ def layer_output(model: VideoNet, x: Tensor, layer: str) -> Tensor:
         raise ValueError(f"{getattr(model, 'arch', type(model).__name__)} has no layer {layer!r}; use 'pooled'"
                          f"{''.join(', ' + name for name in model.feature_layers)}"
                          f" or a module name such as {', '.join(named[:6])}")
+    fused_away = (f"layer {layer!r} does not run on its own on this Predictor's fused path: ask for its block, "
+                  "or build the Predictor with fuse_convs=False")
+    if getattr(modules[layer], "joins_residual", False):  # its output is its block's (engine/onednn.py)
+        raise ValueError(fused_away)
     captured: list[Tensor] = []
     handle = modules[layer].register_forward_hook(lambda m, i, o: captured.append(o))
     try:
         model(x)
     finally:
         handle.remove()
+    if not captured:  # a Sequential inside a fused block's branch: its units run one by one
+        raise ValueError(fused_away)
     out = captured[0]
     return out.mean(dim=tuple(range(2, out.ndim))) if out.ndim > 2 else out
 
@@ -168,7 +174,8 @@ def _predictor_for(model: nn.Module | Predictor, layer: str, precision: str, bac
         return Predictor(model, precision, backend="openvino")
     if precision == "fp32":
         return Predictor(model, "fp32", fold_bn=False, channels_last=False)
-    return Predictor(model, precision)
+    # A layer inside a block may be fused away (engine/onednn.py); the pooled features and whole blocks are not.
+    return Predictor(model, precision, fuse_convs=layer == "pooled" or layer in getattr(model, "feature_layers", ()))
 
 
 def _forward_for(predictor: Predictor, dataset: VideoDataset, layer: str, modality: str | None):

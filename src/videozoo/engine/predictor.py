@@ -12,6 +12,8 @@ What it does to a model, and why:
   every call.
 - On a CPU, freed activation memory kept for the next call instead of being page-faulted in again
   (:mod:`.host_memory`: up to 1.7× faster at batch 8).
+- On a CPU, each conv unit as one oneDNN call on a weight packed once, with ReLU and residual add + ReLU
+  fused in (:mod:`.onednn`; ir-CSN-152 at batch 1: 1.5× faster).
 - On a CPU, 3D max pooling as three 1-D passes (:mod:`.separable_pool`): the same numbers without the
   argmax that ATen's CPU kernel always computes (S3D: 1.5× faster).
 - One exception, measured: cuDNN runs depthwise 3D convolutions (CSN) slowest
@@ -38,6 +40,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..models.layers import ConvNormAct
+from . import onednn
 from .host_memory import keep_freed_memory
 from .separable_pool import separable_max_pools
 
@@ -158,11 +161,15 @@ class Predictor:
             compiled by OpenVINO, once per input shape (faster on CPUs than PyTorch's eager path for every
             family measured, see docs/speed.md); so do ``features`` (the pooled embedding, exported on its
             own); ``run`` (any other layer) stays on PyTorch.
+        fuse_convs: on a CPU (eager, channels-last), run each folded conv unit as one oneDNN call on a weight
+            packed once, with its ReLU and a residual block's add + ReLU fused in (:mod:`.onednn`; ir-CSN-152
+            at batch 1: 1.5× faster). Layers inside a unit or a fused block's last unit can then not be hooked;
+            ``videozoo extract --layer`` turns it off for them.
     """
 
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
                  channels_last: bool | None = None, fold_bn: bool = True, compile: bool = False,
-                 backend: str = "pytorch") -> None:
+                 backend: str = "pytorch", fuse_convs: bool = True) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         if backend == "openvino" and (getattr(model, "modalities", ()) or (device is not None and
@@ -183,16 +190,9 @@ class Predictor:
         if fold_bn:
             fold_batch_norm(model)
         self.model = model.to(self.device, memory_format=self.memory_format)
+        self.fused: dict[str, int] = {}  # what onednn.pack_convolutions did (the CPU's eager path only)
         if backend == "pytorch" and self.device.type == "cpu":  # OpenVINO's export keeps ONNX's MaxPool
-            separable_max_pools(self.model)
-            keep_freed_memory()
-        if backend == "pytorch" and self.dtype is not None and self.device.type == "cpu":
-            # Autocast casts the weights of every convolution and linear layer on every call (a tenth of
-            # ir-CSN-152's time on a CPU); casting them once gives the same numbers (measured: identical logits).
-            # Normalisation layers keep fp32, as under autocast.
-            for m in self.model.modules():
-                if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-                    m.to(self.dtype)
+            self._prepare_for_cpu(fuse_convs=fuse_convs and channels_last and not compile)
         self.classes = getattr(model, "classes", None)
         self._forward = self.model
         self.compilations: dict[str, Compilation] = {}  # compile=True: one per input shape
@@ -214,6 +214,19 @@ class Predictor:
                     return out
 
             self._forward = frozen
+
+    def _prepare_for_cpu(self, fuse_convs: bool) -> None:
+        separable_max_pools(self.model)
+        keep_freed_memory()
+        if self.dtype is not None:
+            # Autocast casts the weights of every convolution and linear layer on every call (a tenth of
+            # ir-CSN-152's time on a CPU); casting them once gives the same numbers (measured: identical logits).
+            # Normalisation layers keep fp32, as under autocast.
+            for m in self.model.modules():
+                if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+                    m.to(self.dtype)
+        if fuse_convs and onednn.available():  # after the cast: the weights are packed in their final dtype
+            self.fused = onednn.pack_convolutions(self.model)
 
     @property
     def dtype(self) -> torch.dtype | None:

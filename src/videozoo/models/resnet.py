@@ -187,6 +187,11 @@ class BasicBlock(nn.Module):
     def last_bn(self) -> nn.Module:
         return _last_bn(self.conv2)
 
+    @property
+    def branch(self) -> tuple[nn.Module, ...]:
+        """The residual branch's units in the order they run (the CPU inference path fuses the join into the last)."""
+        return self.conv1, self.conv2
+
     def forward(self, x: Tensor) -> Tensor:
         return self.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
 
@@ -224,6 +229,11 @@ class Bottleneck(nn.Module):
     @property
     def last_bn(self) -> nn.Module:
         return self.conv3.bn
+
+    @property
+    def branch(self) -> tuple[nn.Module, ...]:
+        """The residual branch's units in the order they run."""
+        return self.conv1, self.conv2, self.conv3
 
     def forward(self, x: Tensor) -> Tensor:
         return self.relu(self.conv3(self.conv2(self.conv1(x))) + self.shortcut(x))
