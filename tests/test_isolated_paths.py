@@ -46,3 +46,20 @@ def test_a_worker_that_cannot_build_or_run_says_why_in_one_line():
             path()
     finally:
         path.close()
+
+
+def test_the_predictor_path_takes_the_predictors_options(tmp_path):
+    """What benchmarks/fused_convs.py compares: the Predictor's default and one with an option changed, named."""
+    import videozoo
+    from videozoo.isolated_paths import predictor_path
+
+    model = videozoo.create_model("r3d_18", num_classes=4, base_width=8).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    torch.save(x, tmp_path / "x.pt")
+    default_label, default = predictor_path(model, str(tmp_path / "x.pt"), "fp32")
+    label, unfused = predictor_path(model, str(tmp_path / "x.pt"), "fp32", {"fuse_convs": False})
+    assert label == "videozoo Predictor fp32 (fp32, fuse_convs=False)" and default_label.endswith("(fp32)")
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(unfused(), expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(default(), expected, rtol=1e-4, atol=1e-4)

@@ -103,14 +103,16 @@ def close_all(paths: dict[str, Callable[[], Any]]) -> None:
 # Builders: module-level, so that a spawned worker can find them.
 
 
-def predictor_path(model: torch.nn.Module, input_file: str, precision: str = "auto"
+def predictor_path(model: torch.nn.Module, input_file: str, precision: str = "auto", options: dict | None = None
                    ) -> tuple[str, Callable[[], torch.Tensor]]:
-    """The Predictor on ``model`` (its CPU defaults at ``precision``), on the input saved in ``input_file``."""
+    """The Predictor on ``model`` (its CPU defaults at ``precision``, changed by ``options``: more keyword arguments
+    of the Predictor), on the input saved in ``input_file``."""
     from .engine.predictor import Predictor
 
-    predictor = Predictor(model, precision)
+    predictor = Predictor(model, precision, **(options or {}))
     x = torch.load(input_file)
-    return f"videozoo Predictor {precision} ({predictor.precision})", lambda: predictor(x)
+    changed = "".join(f", {k}={v}" for k, v in (options or {}).items())
+    return f"videozoo Predictor {precision} ({predictor.precision}{changed})", lambda: predictor(x)
 
 
 def torchvision_path(reference: torch.nn.Module, input_file: str) -> tuple[str, Callable[[], torch.Tensor]]:
