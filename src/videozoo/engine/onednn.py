@@ -9,9 +9,9 @@ as a post-op, and a residual block's ``relu(branch + shortcut)`` is done by the 
     block:  relu(conv_n(...conv_1(x)) + shortcut(x))   ─►  conv_n adds shortcut(x) and applies the ReLU itself
 
 This is what OpenVINO and inductor's weight freezing do; doing it eagerly gets the same without a compile.
-Measured on an AVX-512 BF16 EPYC, each path in a process of its own: ir-CSN-152 at batch 1 107 → 70 ms
-(packing alone 76; 1x1x1 convolutions on 7×7 maps spent most of their time reordering their weights),
-R(2+1)D-18 at batch 4 about 1.05× (its convolutions were already near the CPU's peak).
+Measured on an AVX-512 BF16 EPYC, each path in a process of its own (benchmarks/fused_convs.py, docs/speed.md):
+at batch 1, 1.06-2x (the CSNs 1.2-1.5x: their 1x1x1 convolutions on 7x7 maps spent most of their time reordering
+weights; R2D-18 1.9x); at batch 8 the large networks within noise, the small ones 1.35-2x.
 
 Module names are kept: a packed unit sits where its ``ConvNormAct`` was, and a fused block keeps its children;
 only the ``conv`` / ``bn`` / ``act`` inside a unit are gone, a fused block's last unit returns the block's
@@ -61,7 +61,8 @@ class PackedConv(nn.Module):
         """Whether ``unit`` can become a PackedConv: a conv unit whose BN is folded, ending in ReLU or nothing,
         with no hooks of its own (I3D's TensorFlow "SAME" padding is a pre-hook on its strided convs)."""
         return (isinstance(unit, ConvNormAct) and isinstance(unit.bn, nn.Identity)
-                and isinstance(unit.act, (nn.ReLU, nn.Identity))
+                and isinstance(unit.act, (nn.ReLU, nn.Identity)) and type(unit.conv) is nn.Conv3d
+                and unit.conv.padding_mode == "zeros" and not isinstance(unit.conv.padding, str)
                 and not any(m._forward_pre_hooks or m._forward_hooks for m in unit.modules()))
 
     def _weight_for(self, x: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ What it does to a model, and why:
 - On a CPU, freed activation memory kept for the next call instead of being page-faulted in again
   (:mod:`.host_memory`: up to 1.7× faster at batch 8).
 - On a CPU, each conv unit as one oneDNN call on a weight packed once, with ReLU and residual add + ReLU
-  fused in (:mod:`.onednn`; ir-CSN-152 at batch 1: 1.5× faster).
+  fused in (:mod:`.onednn`; 1.06–2× at batch 1, CSN 1.2–1.5×).
 - On a CPU, 3D max pooling as three 1-D passes (:mod:`.separable_pool`): the same numbers without the
   argmax that ATen's CPU kernel always computes (S3D: 1.5× faster).
 - One exception, measured: cuDNN runs depthwise 3D convolutions (CSN) slowest
@@ -162,8 +162,8 @@ class Predictor:
             family measured, see docs/speed.md); so do ``features`` (the pooled embedding, exported on its
             own); ``run`` (any other layer) stays on PyTorch.
         fuse_convs: on a CPU (eager, channels-last), run each folded conv unit as one oneDNN call on a weight
-            packed once, with its ReLU and a residual block's add + ReLU fused in (:mod:`.onednn`; ir-CSN-152
-            at batch 1: 1.5× faster). Layers inside a unit or a fused block's last unit can then not be hooked;
+            packed once, with its ReLU and a residual block's add + ReLU fused in (:mod:`.onednn`; 1.06–2× at
+            batch 1). Layers inside a unit or a fused block's last unit can then not be hooked;
             ``videozoo extract --layer`` turns it off for them.
     """
 
