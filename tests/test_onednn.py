@@ -87,3 +87,16 @@ def test_only_the_cpu_eager_channels_last_path_is_fused():
     model = _tiny("r2plus1d_18", {})
     assert not Predictor(model, "fp32", "cpu", channels_last=False).fused
     assert not Predictor(model, "fp32", "cpu", fold_bn=False).fused["units"]  # BN still there: nothing to pack
+
+
+def test_a_fused_model_copies_and_pickles():
+    """The packed weight is opaque (no storage): a copy (another Predictor on this one's model) or a pickle packs
+    its own on its first call, with the same numbers."""
+    import pickle
+
+    fused = Predictor(_tiny("r3d_18", {}), "fp32", "cpu")
+    x = torch.randn(1, 3, 8, 32, 32)
+    expected = fused(x)
+    torch.testing.assert_close(Predictor(fused.model, "fp32", "cpu")(x), expected, rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        torch.testing.assert_close(pickle.loads(pickle.dumps(fused.model))(x), expected, rtol=1e-5, atol=1e-5)

@@ -65,6 +65,10 @@ class PackedConv(nn.Module):
                 and unit.conv.padding_mode == "zeros" and not isinstance(unit.conv.padding, str)
                 and not any(m._forward_pre_hooks or m._forward_hooks for m in unit.modules()))
 
+    def __getstate__(self) -> dict:
+        # The packed tensor has no storage to copy or pickle; a copy packs its own on its first call.
+        return {**super().__getstate__(), "_packed": None, "_packed_for": ()}
+
     def _weight_for(self, x: Tensor) -> Tensor:
         if self._packed is None or self._packed_for != tuple(x.shape):
             self._packed = torch.ops.mkldnn._reorder_convolution_weight(self.weight, *self.args, list(x.shape))
