@@ -41,11 +41,8 @@ def measure(name: str, batch: int, iters: int) -> dict[str, float]:
         try:
             paths["fused"] = IsolatedPath(predictor_path, model, inputs)
             paths["unfused"] = IsolatedPath(predictor_path, model, inputs, "auto", {"fuse_convs": False})
-            for label, path in runtime_paths(model, x, tmp, print, input_file=inputs).items():
-                if label.startswith("OpenVINO"):
-                    paths["openvino"] = path
-                else:
-                    path.close()
+            for path in runtime_paths(model, x, tmp, print, input_file=inputs, onnx_runtime=False).values():
+                paths["openvino"] = path
             seconds = time_interleaved(paths, iters, 1, torch.device("cpu"))
         finally:
             close_all(paths)

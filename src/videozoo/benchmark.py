@@ -121,13 +121,14 @@ def torchvision_fast_path(reference: nn.Module, x: torch.Tensor) -> tuple[str, C
 
 
 def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable[[str], None],
-                  input_file: str | None = None) -> dict[str, Callable[[], torch.Tensor]]:
+                  input_file: str | None = None, onnx_runtime: bool = True) -> dict[str, Callable[[], torch.Tensor]]:
     """The runtimes a CPU user would pick instead of PyTorch, on our model exported to ONNX (``videozoo export``,
     checked against ONNX Runtime at 1e-4): ONNX Runtime (fp32, as many threads as torch) and OpenVINO as the
     Predictor's ``backend="openvino"`` runs it (its own precision choice: bf16 on CPUs that have it). Each runs
     in a process of its own, and so does the export (:mod:`videozoo.isolated_paths`: once they had run in this
     process, the Predictor here ran 1.5-2x slower); the caller stops them with ``isolated_paths.close_all``. Empty
-    when the ``[onnx]`` extra is missing. ``input_file``: ``x`` already saved with ``torch.save`` (else saved here)."""
+    when the ``[onnx]`` extra is missing. ``input_file``: ``x`` already saved with ``torch.save`` (else saved here);
+    ``onnx_runtime=False``: OpenVINO's path only (the export is still checked against ONNX Runtime)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -154,8 +155,10 @@ def runtime_paths(model: nn.Module, x: torch.Tensor, workdir: str, log: Callable
     except ExportError as e:
         log(f"not exportable, no runtime rows: {e}")
         return {}
-    ort = IsolatedPath(onnx_runtime_path, path, inputs)
-    paths: dict[str, Callable[[], torch.Tensor]] = {ort.label: ort}
+    paths: dict[str, Callable[[], torch.Tensor]] = {}
+    if onnx_runtime:
+        ort = IsolatedPath(onnx_runtime_path, path, inputs)
+        paths[ort.label] = ort
     try:
         openvino = IsolatedPath(openvino_path, path, inputs)  # the export above, checked
     except RuntimeError as e:
